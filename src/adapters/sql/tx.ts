@@ -1,0 +1,14 @@
+import type { Tx } from '../../core/ports.ts';
+import { artifactRepository } from './artifacts.ts';
+import type { SqlExecutor } from './executor.ts';
+import { keyRepository } from './keys.ts';
+import { logRepository } from './log.ts';
+
+/** Binds every repository to one executor: one transaction, one set of repositories. */
+export function bindTx(db: SqlExecutor): Tx {
+  return {
+    artifacts: artifactRepository(db),
+    keys: keyRepository(db),
+    log: logRepository(db),
+  };
+}

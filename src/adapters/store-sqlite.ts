@@ -1,0 +1,163 @@
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { CustodyError } from '../core/errors.ts';
+import type { Store, Tx } from '../core/ports.ts';
+import type { RunResult, SqlExecutor, SqlValue } from './sql/executor.ts';
+import { MIGRATIONS } from './sql/migrations.ts';
+import { bindTx } from './sql/tx.ts';
+
+export interface SqliteStoreOptions {
+  /** How long a writer waits for another process's lock before STORE_BUSY. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The embedded store on `node:sqlite`. One connection per process; transactions
+ * are serialised in-process by a promise chain and across processes by SQLite's
+ * write lock, taken up front with BEGIN IMMEDIATE so two writers never deadlock
+ * upgrading a read lock.
+ */
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite' as const;
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+  private readonly executor: SqlExecutor;
+  private readonly tx: Tx;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(db: DatabaseSync) {
+    this.db = db;
+    this.executor = {
+      dialect: 'sqlite',
+      all: (sql, params) => Promise.resolve(this.stmt(sql).all(...toParams(params)) as never[]),
+      get: (sql, params) => Promise.resolve(this.stmt(sql).get(...toParams(params)) as never),
+      run: (sql, params): Promise<RunResult> => {
+        const r = this.stmt(sql).run(...toParams(params));
+        return Promise.resolve({ changes: Number(r.changes) });
+      },
+    };
+    this.tx = bindTx(this.executor);
+  }
+
+  static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 10_000 });
+      db.exec('PRAGMA journal_mode = WAL');
+      // FULL fsyncs the WAL at every commit: an acknowledged write survives power loss.
+      db.exec('PRAGMA synchronous = FULL');
+      db.exec('PRAGMA foreign_keys = ON');
+    } catch (e) {
+      throw new CustodyError('STORE_ERROR', `cannot open the database: ${(e as Error).message}`, { cause: e });
+    }
+    const store = new SqliteStore(db);
+    await store.migrate();
+    return store;
+  }
+
+  /** Raw access for tests and benchmarks that must bypass the repositories. */
+  get raw(): DatabaseSync {
+    return this.db;
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.serialise(() => this.inTransaction('BEGIN IMMEDIATE', fn));
+  }
+
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.serialise(() => this.inTransaction('BEGIN', fn));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.queue.catch(() => undefined);
+    this.closed = true;
+    this.db.close();
+  }
+
+  private async migrate(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    for (const m of MIGRATIONS) {
+      await this.serialise(() => {
+        this.begin('BEGIN IMMEDIATE');
+        try {
+          const done = this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
+          if (!done) {
+            this.db.exec(m.sqlite);
+            this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+          }
+          this.db.exec('COMMIT');
+        } catch (e) {
+          this.rollback();
+          throw new CustodyError('STORE_ERROR', `migration ${m.version} (${m.name}) failed: ${(e as Error).message}`, { cause: e });
+        }
+        return Promise.resolve();
+      });
+    }
+  }
+
+  private async inTransaction<T>(begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.closed) throw new CustodyError('STORE_ERROR', 'the store is closed');
+    this.begin(begin);
+    let result: T;
+    try {
+      result = await fn(this.tx);
+    } catch (e) {
+      this.rollback();
+      throw e instanceof CustodyError ? e : mapSqliteError(e);
+    }
+    try {
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.rollback();
+      throw mapSqliteError(e);
+    }
+    return result;
+  }
+
+  private begin(sql: string): void {
+    try {
+      this.db.exec(sql);
+    } catch (e) {
+      throw mapSqliteError(e);
+    }
+  }
+
+  private rollback(): void {
+    try {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+    } catch {
+      // The transaction is already gone (SQLite rolls back on some errors by itself).
+    }
+  }
+
+  private serialise<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private stmt(sql: string): StatementSync {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+}
+
+function toParams(params: readonly SqlValue[] | undefined): SqlValue[] {
+  return params ? [...params] : [];
+}
+
+function mapSqliteError(e: unknown): CustodyError {
+  const message = e instanceof Error ? e.message : String(e);
+  if (/SQLITE_BUSY|database is locked/i.test(message)) {
+    return new CustodyError('STORE_BUSY', 'the workspace database is busy (another process holds the write lock)', {
+      cause: e,
+      hint: 'retry; if it persists, look for a stuck custody process',
+    });
+  }
+  return new CustodyError('STORE_ERROR', message, { cause: e });
+}

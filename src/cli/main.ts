@@ -1,0 +1,73 @@
+import { CommanderError, type Command } from 'commander';
+import { CustodyError } from '../core/errors.ts';
+import { registerArtifact } from './commands/artifact.ts';
+import { registerDemo } from './commands/demo.ts';
+import { registerInit } from './commands/init.ts';
+import { emit, emitError, type GlobalOptions, type Streams } from './output.ts';
+import { addGlobalOptions, newProgram, type Action, type Registrar } from './program.ts';
+import { VERSION } from './version.ts';
+
+const REGISTER = [registerInit, registerArtifact, registerDemo];
+
+export interface Cli {
+  program: Command;
+  pending: () => { action: Action; cmd: Command } | undefined;
+}
+
+/** Builds the whole command tree; `main` parses with it, and tests walk it. */
+export function buildCli(streams: Streams): Cli {
+  const program = newProgram(VERSION, streams);
+  let pending: { action: Action; cmd: Command } | undefined;
+  let current: Command = program;
+  const registrar: Registrar = {
+    program,
+    streams,
+    group(name, description) {
+      return program.command(name).description(description).exitOverride();
+    },
+    command(parent, spec, description, example) {
+      const cmd = addGlobalOptions(parent.command(spec))
+        .description(description)
+        .addHelpText('after', `\nExample:\n  ${example.split('\n').join('\n  ')}\n`)
+        .exitOverride();
+      cmd.hook('preAction', (_this, actionCmd) => {
+        current = actionCmd;
+      });
+      return cmd;
+    },
+    run(action) {
+      pending = { action, cmd: current };
+    },
+  };
+  for (const register of REGISTER) register(registrar);
+  return { program, pending: () => pending };
+}
+
+export async function main(argv: readonly string[], streams: Streams = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const { program, pending: getPending } = buildCli(streams);
+  let pending: { action: Action; cmd: Command } | undefined;
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    pending = getPending();
+    if (!pending) {
+      program.outputHelp();
+      return 2;
+    }
+    const g = pending.cmd.optsWithGlobals<GlobalOptions>();
+    return emit(await pending.action(g), g, streams);
+  } catch (e) {
+    pending ??= getPending();
+    const g = pending ? pending.cmd.optsWithGlobals<GlobalOptions>() : rawGlobals(argv);
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      const message = e.message.replace(/^error: /, '');
+      return emitError(new CustodyError('USAGE', message, { hint: 'see `custody --help` or `custody <command> --help`' }), g, streams);
+    }
+    return emitError(e, g, streams);
+  }
+}
+
+/** When parsing failed, commander has no options for us: read the two that shape error output. */
+function rawGlobals(argv: readonly string[]): GlobalOptions {
+  return { json: argv.includes('--json'), debug: argv.includes('--debug') };
+}

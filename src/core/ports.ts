@@ -1,0 +1,141 @@
+/**
+ * Ports: the interfaces that adapters implement and use cases call. Core code
+ * never reaches storage, files, tokens or networks except through these.
+ */
+import type { Artifact } from './artifact.ts';
+import type { DigestString } from './digest.ts';
+import type { KeyAlgorithm, KeyRecord } from './key.ts';
+
+// ---------------------------------------------------------------- store
+
+/** The store: every use case runs inside exactly one transaction. */
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Runs `fn` in one write transaction: commit when it resolves, roll back when it
+   * throws. Transactions are serialised, so `fn` sees a stable view.
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** A read-only snapshot; cheaper than a write transaction where the store allows it. */
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Repositories bound to one transaction. */
+export interface Tx {
+  artifacts: ArtifactRepository;
+  keys: KeyRepository;
+  log: LogRepository;
+}
+
+export interface ArtifactFilter {
+  name?: string;
+  label?: Record<string, string>;
+  limit?: number;
+}
+
+export interface ArtifactRepository {
+  byDigest(digest: DigestString): Promise<Artifact | undefined>;
+  byNameVersion(name: string, version: string): Promise<Artifact | undefined>;
+  /** Versions of one name, newest first by creation. */
+  versionsOf(name: string): Promise<Artifact[]>;
+  insert(artifact: Artifact): Promise<void>;
+  list(filter?: ArtifactFilter): Promise<Artifact[]>;
+}
+
+export interface KeyRepository {
+  byKeyid(keyid: string): Promise<KeyRecord | undefined>;
+  /** All versions of a name, oldest first. */
+  versionsOf(name: string): Promise<KeyRecord[]>;
+  list(): Promise<KeyRecord[]>;
+  insert(key: KeyRecord, privateRef: PrivateKeyRef | null): Promise<void>;
+  update(key: KeyRecord): Promise<void>;
+  privateRef(keyid: string): Promise<PrivateKeyRef | null>;
+}
+
+/** Where the private half of a key lives. Never the plaintext key itself. */
+export type PrivateKeyRef =
+  | { backend: 'file'; path: string }
+  | { backend: 'pkcs11'; module: string; slot: number; tokenLabel?: string; objectId: string; pinEnv: string };
+
+// ---------------------------------------------------------------- log
+
+/** What a use case records: one state change, described for auditors. */
+export interface LogEntryInput {
+  type: string;
+  actor: string;
+  /** The operation's reference time (RFC 3339). */
+  time: string;
+  /** The subject the entry is about (an artifact digest, a keyid, a promotion id). */
+  subject?: string;
+  /** Small, canonical-JSON-safe facts; large things go in as digests. */
+  payload: Record<string, unknown>;
+}
+
+export interface LogEntry extends LogEntryInput {
+  index: number;
+  id: string;
+  /** RFC 6962 leaf hash, lowercase hex. */
+  leafHash: string;
+  /** The canonical JSON bytes that were hashed into the leaf. */
+  body: string;
+}
+
+export interface LogRepository {
+  /** Appends in the current transaction: the entry commits with the change it records. */
+  append(entry: LogEntryInput): Promise<LogEntry>;
+  size(): Promise<number>;
+  byIndex(index: number): Promise<LogEntry | undefined>;
+  byId(id: string): Promise<LogEntry | undefined>;
+  /** Entries in index order, from `from` inclusive, at most `limit`. */
+  range(from: number, limit: number): Promise<LogEntry[]>;
+  bySubject(subject: string): Promise<LogEntry[]>;
+}
+
+// ---------------------------------------------------------------- blobs
+
+export interface IngestProgress {
+  bytes: number;
+  total: number;
+}
+
+/** Bytes hashed and written to a temporary place, not yet visible under a digest. */
+export interface StagedBlob {
+  sha256: string;
+  sha512: string;
+  size: number;
+  /**
+   * Makes the blob visible under its digest (atomic rename), leaving a marker
+   * that recovery uses to remove it again if the transaction never commits.
+   * Call inside the transaction, before commit.
+   */
+  publish(): Promise<void>;
+  /** After commit: drops the marker, so the blob is permanent. */
+  finish(): Promise<void>;
+  /** After a failure: removes the staged or just-published bytes; safe to call twice. */
+  discard(): Promise<void>;
+}
+
+export interface BlobStore {
+  /** Streams a file once, computing sha256 and sha512 while writing the bytes to a temporary file. */
+  stage(path: string, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob>;
+  has(digest: DigestString): Promise<boolean>;
+  pathOf(digest: DigestString): string;
+  /** Removes what an interrupted process left: temporary files and unpublished blobs. */
+  recover(isKnown: (digest: DigestString) => Promise<boolean>): Promise<{ removed: number }>;
+}
+
+// ---------------------------------------------------------------- signing
+
+/** One method, like sigstore-js's Signer: the private half never leaves the backend. */
+export interface Signer {
+  readonly keyid: string;
+  readonly algorithm: KeyAlgorithm;
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+// ---------------------------------------------------------------- time
+
+export interface Clock {
+  now(): Date;
+}

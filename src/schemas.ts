@@ -1,0 +1,8 @@
+import { configJsonSchema } from './core/config.ts';
+
+/** Every JSON Schema Custody publishes, by file name under `schemas/`. */
+export function publishedSchemas(): Record<string, unknown> {
+  return {
+    'custody.schema.json': { $id: 'https://custody.dev/schemas/custody.schema.json', ...(configJsonSchema() as object) },
+  };
+}
