@@ -15,6 +15,7 @@ import { toTrustedKeys, type KeyPurpose, type KeyRecord, type TrustedKeys } from
 import type { Signer, Tx } from '../core/ports.ts';
 import type { Context } from './workspace.ts';
 
+// STUB: replaced by the signing-keys work (branch `keys`).
 export function loadSigner(_ctx: Context, name: string, purpose: KeyPurpose): Promise<{ key: KeyRecord; signer: Signer }> {
   return Promise.reject(new CustodyError('KEY_NOT_FOUND', `no key named ${name} that may sign for ${purpose}`));
 }
