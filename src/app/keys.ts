@@ -14,7 +14,7 @@ import type { KeyObject } from 'node:crypto';
 import { FileKeyStore, generateKeyPair, type KekSource } from '../adapters/keys-file.ts';
 import { failpoint } from '../adapters/failpoints.ts';
 import { readLimited } from '../adapters/read-limited.ts';
-import { algorithmOf, keyidOf, parsePublicKeyPem, publicKeyPem } from '../core/crypto.ts';
+import { algorithmOf, keyidOf, parsePublicKeyPem, publicKeyPem, verifyBytes } from '../core/crypto.ts';
 import { bytesEqual } from '../core/digest.ts';
 import { CustodyError } from '../core/errors.ts';
 import { requireRole, validateIdentity } from '../core/identity.ts';
@@ -599,6 +599,32 @@ function notUsable(k: KeyRecord, code: string | undefined, reason: string | unde
     details: { key: keyLabel(k), keyid: k.keyid, validity: code },
     hint: 'see `custody key show` for its window and status; rotate or create a key to sign again',
   });
+}
+
+export interface KeyCheck {
+  key: KeyRecord;
+  purpose: KeyPurpose;
+  backend: KeyRecord['backend'];
+  /** A fresh signature by the backend verified against the recorded public key. */
+  verified: true;
+}
+
+/**
+ * Proves a key can sign here and now: loads its signer exactly as signing
+ * commands do (KEK, decryption, HSM session), signs a challenge and verifies it
+ * against the recorded public key. For operators after a restore or a PIN change.
+ */
+export async function checkKey(ctx: Context, ref: string, purpose?: string): Promise<KeyCheck> {
+  const { key: addressed } = await ctx.store.read((tx) => findKey(tx, ref));
+  const p = purpose === undefined ? addressed.purposes[0] : parseKeyPurposes([purpose])[0];
+  if (p === undefined) throw new CustodyError('INPUT_INVALID', `key ${keyLabel(addressed)} has no purpose`);
+  const { key, signer } = await loadSigner(ctx, ref, p);
+  const challenge = Buffer.from(`custody key check ${key.keyid} ${ctx.clock.now().toISOString()}`, 'utf8');
+  const signature = await signer.sign(challenge);
+  if (!verifyBytes(key.algorithm, parsePublicKeyPem(key.publicKeyPem), challenge, signature)) {
+    throw new CustodyError('VERIFY_FAILED', `key ${keyLabel(key)} signed, but the signature does not verify against its recorded public key`);
+  }
+  return { key, purpose: p, backend: key.backend, verified: true };
 }
 
 export async function trustedKeys(tx: Tx): Promise<TrustedKeys> {

@@ -93,6 +93,19 @@ export function registerKey(r: Registrar): void {
     });
   });
 
+  r.command(key, 'check <key>', 'prove a key can sign here: unlock it (KEK or HSM PIN), sign a challenge, verify it', 'custody key check release --purpose attest')
+    .option('--purpose <purpose>', 'check it may sign for this purpose (default: its first)')
+    .action((ref: string, opts: { purpose?: string }) => {
+      r.run(async (g) => {
+        const { checkKey } = await import('../../app/keys.ts');
+        const c = await withContext(g, (ctx) => checkKey(ctx, ref, opts.purpose));
+        return {
+          json: { keyid: c.key.keyid, name: c.key.name, version: c.key.version, purpose: c.purpose, backend: c.backend, verified: c.verified },
+          human: `${c.key.name}@${c.key.version} can sign for ${c.purpose} (${c.backend}); a test signature verified against ${c.key.keyid.slice(0, 12)}`,
+        };
+      });
+    });
+
   r.command(key, 'export-public <key>', 'print the public key of a key (name for the newest version, or name@version)', 'custody key export-public release@2 --format jwk')
     .option('--format <format>', 'pem (default) or jwk')
     .action((ref: string, opts: { format?: string }) => {
