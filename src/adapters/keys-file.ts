@@ -87,13 +87,17 @@ function kekMissing(): CustodyError {
   });
 }
 
-/** Reads exactly 32 raw bytes from the KEK file, never more than 33. */
+/**
+ * Reads exactly 32 raw bytes from the KEK file, never more than 33. Symbolic
+ * links are followed here (secret mounts, e.g. Kubernetes', are symlinks): the
+ * operator names this path, unlike the key files inside the workspace.
+ */
 async function readKekFile(path: string): Promise<Buffer> {
   let fh;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fh = await open(path, constants.O_RDONLY);
   } catch (e) {
-    throw new CustodyError('KEK_INVALID', `cannot read CUSTODY_KEK_FILE ${path}: ${fsError(e, path).message}`, { cause: e });
+    throw new CustodyError('KEK_INVALID', `cannot read CUSTODY_KEK_FILE: ${fsError(e, path).message}`, { cause: e });
   }
   try {
     const st = await fh.stat();

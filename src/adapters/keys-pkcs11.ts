@@ -332,15 +332,15 @@ class TokenSigner implements Signer {
   readonly #s: Session;
   readonly #key: Buffer;
   readonly #mechanism: number;
-  readonly #slot: number;
+  readonly #target: Pick<TokenTarget, 'slot' | 'pinEnv'>;
 
-  constructor(keyid: string, algorithm: Pkcs11Algorithm, s: Session, key: Buffer, slot: number) {
+  constructor(keyid: string, algorithm: Pkcs11Algorithm, s: Session, key: Buffer, target: Pick<TokenTarget, 'slot' | 'pinEnv'>) {
     this.keyid = keyid;
     this.algorithm = algorithm;
     this.#s = s;
     this.#key = key;
     this.#mechanism = mechanisms(algorithm).sign;
-    this.#slot = slot;
+    this.#target = target;
   }
 
   sign(data: Uint8Array): Promise<Uint8Array> {
@@ -353,7 +353,7 @@ class TokenSigner implements Signer {
       const digest = createHash('sha256').update(data).digest();
       return Promise.resolve(ecdsaRawToDer(m.C_Sign(session, digest, Buffer.alloc(132))));
     } catch (e) {
-      return Promise.reject(hsmError(e, 'C_Sign', { slot: this.#slot, pinEnv: '' }));
+      return Promise.reject(hsmError(e, 'C_Sign', this.#target));
     }
   }
 
@@ -394,7 +394,7 @@ export function tokenSigner(ref: Pkcs11Ref, pin: string, keyid: string, algorith
     if (keyidOf(publicKeyOf(s, pub, algorithm)) !== keyid) {
       throw new CustodyError('KEY_ID_MISMATCH', `the token object ${ref.objectId} holds a different key than ${label}`);
     }
-    const signer = new TokenSigner(keyid, algorithm, s, priv, ref.slot);
+    const signer = new TokenSigner(keyid, algorithm, s, priv, { slot: ref.slot, pinEnv: ref.pinEnv });
     sessions.set(cacheKey, signer);
     return Promise.resolve(signer);
   } catch (e) {

@@ -186,10 +186,11 @@ function requireKeyAdminFor(ctx: Context, purposes: readonly KeyPurpose[], actio
 
 export async function createKey(ctx: Context, input: CreateKeyInput): Promise<KeyRecord> {
   const name = validateKeyName(input.name);
-  const algorithm = parseKeyAlgorithm(input.algorithm ?? 'ed25519');
+  const spec = parseBackendSpec(input);
+  // Every PKCS#11 token has ECDSA P-256; Ed25519 is optional there.
+  const algorithm = parseKeyAlgorithm(input.algorithm ?? (spec.backend === 'pkcs11' ? 'ecdsa-p256-sha256' : 'ed25519'));
   const purposes = parseKeyPurposes(input.purposes && input.purposes.length > 0 ? input.purposes : DEFAULT_PURPOSES);
   const validForMs = parseValidity(input.expires);
-  const spec = parseBackendSpec(input);
   const owner = validateIdentity(input.owner ?? ctx.actor.identity);
   const now = ctx.clock.now();
   try {

@@ -94,6 +94,10 @@ describe('file key backend', () => {
       await rejectsWithCode(() => new FileKeyStore(dir, { kekFile: path }).checkKek(), 'KEK_INVALID');
     }
     await rejectsWithCode(() => new FileKeyStore(dir, { kekFile: dir }).checkKek(), 'KEK_INVALID');
+    // Secret mounts are often symlinks: the KEK path is the operator's, so it is followed.
+    const real = await kekFile(dir);
+    await symlink(real, join(dir, 'kek-link'));
+    await new FileKeyStore(dir, { kekFile: join(dir, 'kek-link') }).checkKek();
     await rejectsWithCode(() => new FileKeyStore(dir, { kekFile: join(dir, 'missing') }).checkKek(), 'KEK_INVALID');
   });
 

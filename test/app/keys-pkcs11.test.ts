@@ -60,6 +60,7 @@ function inspect(t: TestToken, pin: string = t.pin) {
   };
   return {
     count: () => objects().length,
+    mechanisms: () => m.C_GetMechanismList(slot),
     privateKeys: () => objects([{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }]),
     flags: (h: Buffer) => {
       const [sensitive, extractable, onToken, neverExtractable] = m.C_GetAttributeValue(s, h, [
@@ -104,8 +105,9 @@ describe('PKCS#11 backend (SoftHSM2)', () => {
   });
 
   it('generates an ECDSA P-256 key inside the token, non-extractable, and signs there in DER that node verifies', async () => {
-    const k = await createKey(ctx, { name: 'hsm-ec', algorithm: 'ecdsa-p256-sha256', purposes: ['attest'], ...hsm() });
+    const k = await createKey(ctx, { name: 'hsm-ec', purposes: ['attest'], ...hsm() });
     assert.equal(k.backend, 'pkcs11');
+    assert.equal(k.algorithm, 'ecdsa-p256-sha256', 'the default in a token: every token has P-256');
     const shown = await showKey(ctx, 'hsm-ec');
     assert.equal(shown.privateKey.backend, 'pkcs11');
     if (shown.privateKey.backend === 'pkcs11') {
@@ -126,7 +128,17 @@ describe('PKCS#11 backend (SoftHSM2)', () => {
     }
   });
 
-  it('generates and signs with Ed25519 where the token offers CKM_EC_EDWARDS_KEY_PAIR_GEN', async () => {
+  it('generates and signs with Ed25519 where the token offers CKM_EC_EDWARDS_KEY_PAIR_GEN', async (t) => {
+    const probe = inspect(token);
+    const edwards = probe.mechanisms().includes(0x1055);
+    probe.close();
+    if (!edwards) {
+      // Optional for tokens: then Custody must say so clearly instead.
+      const e = await rejectsWithCode(() => createKey(ctx, { name: 'hsm-ed', algorithm: 'ed25519', purposes: ['attest'], ...hsm() }), 'HSM_ERROR');
+      assert.equal(e.details?.['problem'], 'mechanism');
+      t.skip('this token has no Ed25519');
+      return;
+    }
     await createKey(ctx, { name: 'hsm-ed', algorithm: 'ed25519', purposes: ['attest'], ...hsm() });
     const k = await signAndVerify(ctx, 'hsm-ed');
     assert.equal(k.algorithm, 'ed25519');

@@ -14,7 +14,7 @@ export function registerKey(r: Registrar): void {
     'create a signing key: the private half encrypted in the workspace (file) or generated inside an HSM (pkcs11)',
     'custody key create release --alg ecdsa-p256-sha256 --purpose sign-artifact --purpose attest --expires 90d',
   )
-    .option('--alg <algorithm>', 'ed25519 (default), ecdsa-p256-sha256 or rsa-pss-3072-sha256')
+    .option('--alg <algorithm>', 'ed25519 (default; ecdsa-p256-sha256 for pkcs11), ecdsa-p256-sha256 or rsa-pss-3072-sha256 (file only)')
     .option('--purpose <purpose>', 'sign-artifact, attest, promotion-receipt, policy or log-checkpoint (repeatable; default: sign-artifact and attest)', collect)
     .option('--expires <duration>', 'validity from now, e.g. 90d (default: no expiry)')
     .option('--backend <backend>', 'file (default: encrypted under CUSTODY_KEK_FILE or CUSTODY_KEY_PASSPHRASE) or pkcs11')
