@@ -144,3 +144,36 @@ export interface Signer {
 export interface Clock {
   now(): Date;
 }
+
+// ---------------------------------------------------------------- targets
+
+/** What a target is asked to do: make `artifact` what `environment` serves. */
+export interface TargetRequest {
+  promotionId: string;
+  kind: 'promotion' | 'rollback';
+  environment: string;
+  artifact: Artifact;
+  /** Path of the stored bytes, when Custody holds them. */
+  blobPath: string | null;
+  /** True when this is a retry of an apply that was interrupted. */
+  resumed: boolean;
+}
+
+export interface TargetOutcome {
+  /** Human-readable record of what was done (captured command output, paths written). */
+  output: string;
+  details: Record<string, unknown>;
+}
+
+/**
+ * Where a promotion lands: a file channel, a command, an OCI tag, an npm
+ * dist-tag, a progressive rollout. The engine only knows this interface.
+ *
+ * `apply` must be all-or-nothing and idempotent: the engine retries it after a
+ * crash mid-apply, so applying the same request twice must leave the same state.
+ * It throws TARGET_FAILED with the reason when the target could not be moved.
+ */
+export interface Target {
+  readonly type: string;
+  apply(request: TargetRequest, signal: AbortSignal): Promise<TargetOutcome>;
+}
