@@ -88,6 +88,7 @@ export class PostgresStore implements Store {
       keepAlive: true,
       application_name: 'custody',
       types: PG_TYPES,
+      pipeline: true,
     });
     // An idle connection that dies (server restart, network) is dropped from the pool, not fatal.
     pool.on('error', () => undefined);
@@ -166,78 +167,23 @@ export class PostgresStore implements Store {
 
   private async inTransaction<T>(begin: string, fn: (tx: Tx, db: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.connect();
-    const state: TxState = { failed: undefined };
-    let broken: Error | undefined;
+    const tx = new PgTransaction(client, begin, (e) => this.mapError(e));
     try {
-      try {
-        await client.query(begin);
-      } catch (e) {
-        broken = e instanceof Error ? e : undefined;
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw this.mapError(e);
-      }
-      const db = this.executor(client, state);
       let result: T;
       try {
-        result = await fn(bindTx(db), db);
-        // A failed read aborts a PostgreSQL transaction; COMMIT would silently roll it back.
-        if (state.failed) throw state.failed;
+        result = await fn(bindTx(tx), tx);
+        // A failed statement aborts a PostgreSQL transaction, and COMMIT would then
+        // quietly roll back: never report success for it.
+        if (tx.failed) throw tx.failed;
       } catch (e) {
-        await client.query('ROLLBACK').catch((r: unknown) => (broken = r instanceof Error ? r : new Error(String(r))));
+        await tx.rollback();
         throw e instanceof CustodyError ? e : this.mapError(e);
       }
-      let commit: QueryResult;
-      try {
-        commit = await client.query('COMMIT');
-      } catch (e) {
-        broken = e instanceof Error ? e : undefined;
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw this.mapError(e);
-      }
-      if (commit.command !== 'COMMIT') throw new CustodyError('STORE_ERROR', 'the transaction was rolled back by the database');
+      await tx.commit();
       return result;
     } finally {
-      client.release(broken);
+      client.release(tx.broken);
     }
-  }
-
-  /**
-   * Each write runs under a savepoint, so a failed statement (a unique violation
-   * the use case catches and turns into its own code) undoes only itself, as on
-   * SQLite, instead of aborting the whole transaction.
-   */
-  private executor(client: PoolClient, state: TxState): SqlExecutor {
-    const query = async (sql: string, params: readonly SqlValue[] | undefined): Promise<QueryResult> => {
-      try {
-        return await client.query(dollars(sql), params ? [...params] : []);
-      } catch (e) {
-        const mapped = this.mapError(e);
-        state.failed ??= mapped;
-        throw mapped;
-      }
-    };
-    return {
-      dialect: 'postgres',
-      all: async <T>(sql: string, params?: readonly SqlValue[]) => (await query(sql, params)).rows as T[],
-      get: async <T>(sql: string, params?: readonly SqlValue[]) => (await query(sql, params)).rows[0] as T | undefined,
-      run: async (sql, params): Promise<RunResult> => {
-        await client.query('SAVEPOINT custody_statement').catch((e: unknown) => {
-          throw this.mapError(e);
-        });
-        let r: QueryResult;
-        try {
-          r = await client.query(dollars(sql), params ? [...params] : []);
-        } catch (e) {
-          const mapped = this.mapError(e);
-          await client.query('ROLLBACK TO SAVEPOINT custody_statement').catch(() => (state.failed ??= mapped));
-          throw mapped;
-        }
-        await client.query('RELEASE SAVEPOINT custody_statement').catch((e: unknown) => {
-          throw this.mapError(e);
-        });
-        return { changes: r.rowCount ?? 0 };
-      },
-    };
   }
 
   private async connect(): Promise<PoolClient> {
@@ -274,12 +220,102 @@ export class PostgresStore implements Store {
   }
 }
 
-function closedError(): CustodyError {
-  return new CustodyError('STORE_ERROR', 'the store is closed');
+const SAVEPOINT = 'SAVEPOINT custody_statement';
+const RELEASE = 'RELEASE SAVEPOINT custody_statement';
+const UNDO_STATEMENT = 'ROLLBACK TO SAVEPOINT custody_statement; RELEASE SAVEPOINT custody_statement';
+
+/**
+ * One transaction on one connection, as the executor its repositories use.
+ *
+ * The connection runs in pipeline mode, so statements that belong together go
+ * out back to back and cost one round trip: BEGIN (and the writer lock) with
+ * the first statement, and each write with the savepoint around it. Round trips
+ * inside the writer lock are what limit the commit rate of every server at once.
+ *
+ * Each write runs under a savepoint, so a failed statement (a unique violation
+ * the use case catches and turns into its own code) undoes only itself, as on
+ * SQLite, instead of aborting the whole transaction.
+ */
+class PgTransaction implements SqlExecutor {
+  readonly dialect = 'postgres' as const;
+  /** The first error that left the transaction aborted. */
+  failed: CustodyError | undefined;
+  /** Set when the connection cannot be trusted any more: the pool then drops it. */
+  broken: Error | undefined;
+  private begun: Promise<QueryResult> | undefined;
+  private readonly client: PoolClient;
+  private readonly beginSql: string;
+  private readonly map: (e: unknown) => CustodyError;
+
+  constructor(client: PoolClient, beginSql: string, map: (e: unknown) => CustodyError) {
+    this.client = client;
+    this.beginSql = beginSql;
+    this.map = map;
+  }
+
+  async all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return (await this.read(sql, params)).rows as T[];
+  }
+
+  async get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
+    return (await this.read(sql, params)).rows[0] as T | undefined;
+  }
+
+  async run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
+    const [savepoint, statement, release] = await this.send([{ text: SAVEPOINT }, { text: dollars(sql), values: params }, { text: RELEASE }]);
+    if (savepoint?.status === 'rejected') throw this.fail(savepoint.reason);
+    if (statement?.status === 'rejected') {
+      const mapped = this.map(statement.reason);
+      await this.client.query(UNDO_STATEMENT).catch(() => (this.failed ??= mapped));
+      throw mapped;
+    }
+    if (release?.status === 'rejected') throw this.fail(release.reason);
+    return { changes: statement?.status === 'fulfilled' ? (statement.value.rowCount ?? 0) : 0 };
+  }
+
+  async commit(): Promise<void> {
+    if (this.begun === undefined) return; // nothing was sent: nothing to commit
+    let r: QueryResult;
+    try {
+      r = await this.client.query('COMMIT');
+    } catch (e) {
+      this.broken = e instanceof Error ? e : new Error(String(e));
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      throw this.map(e);
+    }
+    if (r.command !== 'COMMIT') throw new CustodyError('STORE_ERROR', 'the transaction was rolled back by the database');
+  }
+
+  async rollback(): Promise<void> {
+    if (this.begun === undefined) return;
+    await this.client.query('ROLLBACK').catch((e: unknown) => (this.broken = e instanceof Error ? e : new Error(String(e))));
+  }
+
+  private async read(sql: string, params: readonly SqlValue[] | undefined): Promise<QueryResult> {
+    const [r] = await this.send([{ text: dollars(sql), values: params }]);
+    if (r?.status === 'rejected') throw this.fail(r.reason);
+    if (r?.status !== 'fulfilled') throw new CustodyError('STORE_ERROR', 'a query returned no result');
+    return r.value;
+  }
+
+  /** Sends the queries back to back (after BEGIN, the first time) and waits for them all. */
+  private async send(queries: { text: string; values?: readonly SqlValue[] | undefined }[]): Promise<PromiseSettledResult<QueryResult>[]> {
+    this.begun ??= this.client.query(this.beginSql);
+    const sent = queries.map((q) => this.client.query(q.text, q.values ? [...q.values] : undefined));
+    const [begin, ...results] = await Promise.allSettled([this.begun, ...sent]);
+    // If BEGIN or the writer lock failed, that is the error to report (e.g. STORE_BUSY), not the aborted statements.
+    if (begin?.status === 'rejected') throw this.fail(begin.reason);
+    return results;
+  }
+
+  private fail(e: unknown): CustodyError {
+    this.failed ??= this.map(e);
+    return this.failed;
+  }
 }
 
-interface TxState {
-  failed: CustodyError | undefined;
+function closedError(): CustodyError {
+  return new CustodyError('STORE_ERROR', 'the store is closed');
 }
 
 const dollarCache = new Map<string, string>();

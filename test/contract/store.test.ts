@@ -190,6 +190,19 @@ forEachStore((h) => {
     assert.deepEqual([...results].sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i));
   });
 
+  it('runs reads of one transaction concurrently, each getting its own answer', async () => {
+    const { store } = await h.fresh();
+    await store.transaction(async (tx) => {
+      await tx.artifacts.insert(artifact(1));
+      await tx.log.append(entry(1));
+    });
+    const [byDigest, size, list, missing] = await store.transaction((tx) =>
+      Promise.all([tx.artifacts.byDigest(artifact(1).digest), tx.log.size(), tx.artifacts.list(), tx.keys.byKeyid('0'.repeat(64))]),
+    );
+    assert.deepEqual([byDigest?.digest, size, list.length, missing], [artifact(1).digest, 1, 1, undefined]);
+    assert.equal(await store.transaction(() => Promise.resolve('no statement at all')), 'no statement at all');
+  });
+
   it('keeps a transaction that fails from blocking the next one', async () => {
     const { store } = await h.fresh();
     const results = await Promise.allSettled([
