@@ -16,6 +16,12 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
   /** How long a starting server waits for another one that is migrating. */
   migrateTimeoutMs?: number;
+  /**
+   * How long a transaction may sit idle between statements before PostgreSQL
+   * ends its session (0: never). A hung or vanished server would otherwise hold
+   * the writer lock, and stop every other server's writes, until TCP notices.
+   */
+  idleInTransactionTimeoutMs?: number;
   /** Names where the URL came from in messages (e.g. `$CUSTODY_DATABASE_URL`): the URL itself is never shown. */
   urlSource?: string;
 }
@@ -85,6 +91,7 @@ export class PostgresStore implements Store {
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
       idleTimeoutMillis: 30_000,
       lock_timeout: options.busyTimeoutMs ?? 10_000,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
       keepAlive: true,
       application_name: 'custody',
       types: PG_TYPES,
@@ -119,7 +126,6 @@ export class PostgresStore implements Store {
   }
 
   /** Closes after the transactions already asked for have finished. */
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -93,6 +93,28 @@ describe('PostgresStore', () => {
     assert.equal(await store.read((tx) => tx.log.size()), 1);
   });
 
+  it('ends a transaction left idle past the timeout, so a hung server cannot hold the writer lock', async () => {
+    const url = await urlOf();
+    const hung = await PostgresStore.open(url, { idleInTransactionTimeoutMs: 300 });
+    const healthy = await openStore({ driver: 'postgres', url }, { busyTimeoutMs: 5_000 });
+    try {
+      const stuck = hung.transaction(async (tx) => {
+        await tx.log.append(entry(1));
+        await new Promise((r) => setTimeout(r, 1_500));
+        await tx.log.append(entry(2));
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      const other = await healthy.transaction((tx) => tx.log.append(entry(3)));
+      const healthyDoneAt = Date.now();
+      await rejectsWithCode(() => stuck, 'STORE_ERROR');
+      assert.ok(Date.now() - healthyDoneAt > 500, 'the healthy writer went ahead while the hung one still slept');
+      assert.equal(other.index, 0, 'the hung transaction committed nothing');
+      assert.equal(await healthy.read((tx) => tx.log.size()), 1);
+    } finally {
+      await hung.close();
+    }
+  });
+
   it('reports a connection lost mid-transaction as STORE_ERROR and stays usable', async () => {
     const url = await urlOf();
     const store = await openStore({ driver: 'postgres', url });
