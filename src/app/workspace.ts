@@ -124,6 +124,28 @@ export interface OpenOptions {
   /** `--as`: act as this identity in local mode. */
   as?: string;
   clock?: Clock;
+  /** Where to read `store.urlEnv` from; the process environment by default. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The store the config names: the workspace's SQLite file, or the PostgreSQL
+ * database whose URL is in the environment variable `store.urlEnv` (never in
+ * the config file, and never repeated in a message: it may hold a password).
+ */
+export async function openStore(home: string, config: Config, env: NodeJS.ProcessEnv = process.env): Promise<Store> {
+  if (config.store.driver !== 'postgres') return SqliteStore.open(join(home, DB_FILE));
+  const variable = config.store.urlEnv;
+  const url = env[variable];
+  if (url === undefined || url.trim() === '') {
+    throw new CustodyError('CONFIG_INVALID', `store.driver is postgres, but the environment variable ${variable} is not set`, {
+      hint: `set ${variable} to postgresql://user:password@host:5432/database (store.urlEnv in custody.yaml names the variable)`,
+      details: { variable },
+    });
+  }
+  // Loaded on use, so commands on the embedded store do not pay for the pg driver.
+  const { PostgresStore } = await import('../adapters/store-postgres.ts');
+  return PostgresStore.open(url.trim(), { urlSource: `$${variable}` });
 }
 
 export async function loadConfig(home: string): Promise<Config> {
@@ -146,7 +168,7 @@ export async function loadConfig(home: string): Promise<Config> {
 export async function openWorkspace(homeDir: string, options: OpenOptions = {}): Promise<Context> {
   const home = resolve(homeDir);
   const config = await loadConfig(home);
-  const store = await SqliteStore.open(join(home, DB_FILE));
+  const store = await openStore(home, config, options.env);
   const blobs = new FsBlobStore(join(home, 'blobs'), { maxBytes: config.limits.artifactBytes });
   try {
     await blobs.recover(async (digest) => (await store.read((tx) => tx.artifacts.byDigest(digest))) !== undefined);

@@ -185,6 +185,20 @@ export function toCustodyError(e: unknown, fallback: ErrorCode = 'INTERNAL'): Cu
   return new CustodyError(fallback, message, { cause: e });
 }
 
+/**
+ * True when a store refused a write that would duplicate a unique key (both
+ * stores report it as STORE_ERROR with `details.violation = 'unique'` and the
+ * table and columns). Use cases catch it and throw their own code, e.g. KEY_EXISTS.
+ */
+export function isUniqueViolation(e: unknown, table?: string): e is CustodyError {
+  return (
+    e instanceof CustodyError &&
+    e.code === 'STORE_ERROR' &&
+    e.details?.['violation'] === 'unique' &&
+    (table === undefined || e.details['table'] === table)
+  );
+}
+
 /** Result shape shared by every verifier: never throws, always says why. */
 export interface Reason {
   code: string;
