@@ -17,7 +17,7 @@ export class FsTarget implements Target {
     this.dir = dir;
   }
 
-  async apply(req: TargetRequest): Promise<TargetOutcome> {
+  async apply(req: TargetRequest, _signal?: AbortSignal): Promise<TargetOutcome> {
     if (req.blobPath === null) {
       throw new CustodyError('TARGET_FAILED', `the fs target needs the bytes of ${req.artifact.name}@${req.artifact.version}, which was registered by digest only`, {
         hint: 'register the artifact from its file, or use a command/oci target for artifacts that live elsewhere',
