@@ -43,17 +43,40 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
 }
 
-export async function startServer(options: StartOptions): Promise<RunningServer> {
-  const log = options.log ?? stderrLogger;
-  const opened = await openWorkspace(options.home);
+export interface ComposeOptions {
+  log?: Logger;
+  appDeps?: Partial<Pick<AppDeps, 'operations'>>;
+  authDeps?: Partial<ConstructorParameters<typeof Authenticator>[0]>;
+}
+
+/**
+ * Wires an opened workspace into an API: the store behind back-pressure, the
+ * authenticator, the app. `startServer` listens with it; tests call `app.request()`.
+ */
+export function composeServer(opened: Context, options: ComposeOptions = {}): { app: ReturnType<typeof createApp>; ctx: Context; state: ServerState; auth: Authenticator } {
   const config = opened.config.server;
-  const { host, port } = parseListen(options.listen ?? config.listen);
   const store = new BoundedStore(opened.store, { maxPending: config.storeQueue });
   // The workspace's own actor never acts over HTTP: every request replaces it with its caller.
   const ctx = actingAs({ ...opened, store }, { identity: 'custody-server', roles: [] });
   const auth = new Authenticator({ store, clock: ctx.clock, home: ctx.home, server: config, ...options.authDeps });
   const state = new ServerState();
-  const app = createApp({ ctx, auth, state, log, ...options.appDeps });
+  const app = createApp({ ctx, auth, state, ...(options.log ? { log: options.log } : {}), ...options.appDeps });
+  return { app, ctx, state, auth };
+}
+
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const log = options.log ?? stderrLogger;
+  const opened = await openWorkspace(options.home);
+  const config = opened.config.server;
+  let host: string;
+  let port: number;
+  try {
+    ({ host, port } = parseListen(options.listen ?? config.listen));
+  } catch (e) {
+    await opened.close();
+    throw e;
+  }
+  const { app, ctx, state } = composeServer(opened, { log, ...(options.appDeps ? { appDeps: options.appDeps } : {}), ...(options.authDeps ? { authDeps: options.authDeps } : {}) });
 
   const server = createAdaptorServer({
     fetch: app.fetch,

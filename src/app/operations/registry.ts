@@ -13,6 +13,9 @@ import type { ByteStream, IngestProgress } from '../../core/ports.ts';
 import { auditRefusal } from '../audit.ts';
 import type { Context } from '../workspace.ts';
 
+/** What `envScope` returns for a call that reaches every environment ('*' is never an environment name). */
+export const ALL_ENVIRONMENTS = '*';
+
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /** What travels beside the JSON input: the bytes of an upload, and progress for humans. */
@@ -32,8 +35,12 @@ export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodT
   readonly description?: string;
   /** The role the caller must hold; null lets any authenticated identity call it. */
   readonly role: Role | null;
-  /** The environment the call acts on, checked against an environment-scoped token. */
-  envScope?(input: z.output<I>): string | undefined;
+  /**
+   * The environment(s) the call acts on, checked against an environment-scoped
+   * token: every one must be within the token's scope. ALL_ENVIRONMENTS means the
+   * call reaches every environment, which no scoped token may do.
+   */
+  envScope?(input: z.output<I>): string | readonly string[] | undefined;
   /**
    * Every input field, flat. Over HTTP, path fields come from the path; GET,
    * DELETE and upload operations take the rest from the query string; others
@@ -83,13 +90,20 @@ export async function authorizeRole(ctx: Context, op: Operation): Promise<void> 
   }
 }
 
+/** The environments a call needs that the actor's scope does not cover (none when unscoped). */
+export function outOfScope(scope: readonly string[] | undefined, wanted: string | readonly string[] | undefined): string[] {
+  if (scope === undefined || wanted === undefined) return [];
+  return (typeof wanted === 'string' ? [wanted] : [...wanted]).filter((env) => !scope.includes(env));
+}
+
 async function authorizeScope(ctx: Context, op: Operation, input: Record<string, unknown>): Promise<void> {
   const scope = ctx.actor.environments;
-  const env = op.envScope?.(input);
-  if (scope === undefined || env === undefined || scope.includes(env)) return;
-  const e = new CustodyError('FORBIDDEN', `${ctx.actor.identity} may act on ${scope.join(', ') || 'no environment'}, not on ${env}`, {
+  const missing = outOfScope(scope, op.envScope?.(input));
+  if (missing.length === 0) return;
+  const what = missing.includes(ALL_ENVIRONMENTS) ? 'every environment' : missing.join(', ');
+  const e = new CustodyError('FORBIDDEN', `${ctx.actor.identity} may act on ${scope?.join(', ') || 'no environment'}, not on ${what}`, {
     hint: 'use a token scoped to this environment',
-    details: { environment: env },
+    details: { environments: missing },
   });
   await auditRefusal(ctx, op.id, undefined, e);
 }

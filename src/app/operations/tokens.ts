@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ROLES } from '../../core/identity.ts';
 import { createToken, listTokens, revokeToken } from '../tokens.ts';
-import { defineOperation } from './registry.ts';
+import { ALL_ENVIRONMENTS, defineOperation } from './registry.ts';
 
 export const TokenInfoSchema = z
   .object({
@@ -27,6 +27,8 @@ export const TOKEN_OPERATIONS = [
     summary: 'Create an API token; the secret is in this response and nowhere else',
     description: 'Needs key-admin. A token carries only roles its creator holds, and only environments within the creator\'s scope.',
     role: 'key-admin',
+    // A token reaches the environments it names, or all of them: a scoped creator can mint only within its scope.
+    envScope: (input) => input.environments ?? ALL_ENVIRONMENTS,
     input: z.strictObject({
       identity: z.string().max(300),
       roles: z.array(z.enum(ROLES)).max(ROLES.length),
