@@ -121,6 +121,7 @@ export const ERROR_CODES = {
   REQUEST_TIMEOUT: 'unavailable',
   ROUTE_NOT_FOUND: 'not-found',
   JWKS_UNAVAILABLE: 'unavailable',
+  NOT_READY: 'unavailable',
   // storage and everything else
   STORE_BUSY: 'unavailable',
   STORE_ERROR: 'internal',

@@ -135,7 +135,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     try {
       await ready();
     } catch (e) {
-      throw new CustodyError('STORE_ERROR', 'the store does not answer', { cause: e });
+      throw new CustodyError('NOT_READY', 'the store does not answer', { cause: e });
     }
     return c.json({ status: 'ready' });
   });
@@ -187,15 +187,16 @@ export function routeFor(op: Operation): RouteConfig {
   const bodyNames = names('body');
   const request: NonNullable<RouteConfig['request']> = {};
   if (paramNames.length) request.params = op.input.pick(pick(paramNames));
-  if (queryNames.length) {
-    request.query = z.strictObject(
-      Object.fromEntries(queryNames.map((n) => {
+  // Always a strict query schema, even when empty: an unknown parameter is refused, not ignored.
+  request.query = z.strictObject(
+    Object.fromEntries(
+      queryNames.map((n) => {
         const field = shape[n] ?? z.never();
         const kind = fieldKind(field);
         return [n, z.preprocess((v) => decodeQueryValue(kind, v), field)];
-      })),
-    );
-  }
+      }),
+    ),
+  ) as never;
   if (op.upload) {
     request.body = { required: true, content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary', description: 'the artifact bytes' }) } } };
   } else if (bodyNames.length > 0) {

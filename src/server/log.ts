@@ -20,11 +20,10 @@ export function redactUrl(raw: string): string {
   } catch {
     return '[unparseable]';
   }
-  const params = [...url.searchParams.entries()].map(([k, v]) => `${encodeURIComponent(k)}=${SECRET_PARAM.test(k) ? '[REDACTED]' : encodeURIComponent(v)}`);
-  const out = `${url.pathname}${params.length ? `?${params.join('&')}` : ''}`;
-  return redactText(out);
+  const params = [...url.searchParams.entries()].map(([k, v]) => `${encodeURIComponent(k)}=${SECRET_PARAM.test(k) ? '[REDACTED]' : encodeURIComponent(redactText(v))}`);
+  return `${redactText(url.pathname)}${params.length ? `?${params.join('&')}` : ''}`;
 }
 
 export function redactText(s: string): string {
-  return s.replace(BEARER_LIKE, '[REDACTED]').replace(/\/\/[^/@\s]+:[^/@\s]+@/g, '//[REDACTED]@');
+  return s.replace(BEARER_LIKE, '[REDACTED]').replace(/\/\/[^/@\s]+:[^/@\s]*@/g, '//[REDACTED]@');
 }

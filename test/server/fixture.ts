@@ -42,10 +42,13 @@ export async function serverConfig(ws: Workspace, yaml: string): Promise<void> {
 export interface ApiOptions extends ComposeOptions {
   /** YAML for the server block; default: generous rate limits and no token cache, so tests see revocations at once. */
   server?: string;
+  /** Top-level YAML appended to custody.yaml (e.g. limits). */
+  config?: string;
 }
 
 export async function api(options: ApiOptions = {}): Promise<Api> {
   const ws = await tempWorkspace();
+  if (options.config !== undefined) await appendFile(join(ws.home, 'custody.yaml'), `${options.config}\n`);
   await serverConfig(ws, options.server ?? 'rateLimit: { perSecond: 100000, burst: 100000 }\ntokenCacheSeconds: 0');
   const opened = await ws.open();
   const logs: LogLine[] = [];
