@@ -196,7 +196,7 @@ export function routeFor(op: Operation): RouteConfig {
         return [n, z.preprocess((v) => decodeQueryValue(kind, v), field)];
       }),
     ),
-  ) as never;
+  );
   if (op.upload) {
     request.body = { required: true, content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary', description: 'the artifact bytes' }) } } };
   } else if (bodyNames.length > 0) {

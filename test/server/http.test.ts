@@ -38,7 +38,7 @@ describe('request bodies', () => {
         c.close();
       },
     });
-    const res = await t.app.request('/v1/artifacts', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: chunked, duplex: 'half' } as RequestInit);
+    const res = await t.app.request('/v1/artifacts', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: chunked, duplex: 'half' });
     await expectError(res, 413, 'INPUT_TOO_LARGE');
     assert.equal(await stateOf(t.ctx), before);
   });
@@ -56,7 +56,7 @@ describe('request bodies', () => {
         c.close();
       },
     });
-    const res = await t.app.request('/v1/artifacts/upload?name=big&version=1.0.0', { method: 'POST', headers, body: streamed, duplex: 'half' } as RequestInit);
+    const res = await t.app.request('/v1/artifacts/upload?name=big&version=1.0.0', { method: 'POST', headers, body: streamed, duplex: 'half' });
     await expectError(res, 413, 'INPUT_TOO_LARGE');
     assert.equal(await stateOf(t.ctx), before);
     assert.deepEqual(await readdir(join(t.ws.home, 'blobs', '.tmp')), []);
