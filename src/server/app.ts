@@ -163,9 +163,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
       const v = c.req as unknown as { valid(target: string): Record<string, unknown> | undefined };
       const input = { ...v.valid('param'), ...v.valid('query'), ...v.valid('json') };
       const io: OperationIO = {};
-      if (op.upload && c.req.raw.body) {
+      if (op.upload) {
         const length = c.req.header('content-length');
-        io.upload = { label: 'the upload', chunks: c.req.raw.body, ...(length === undefined ? {} : { expectedBytes: Number(length) }) };
+        // No body at all is an empty artifact, as an empty file is locally.
+        const chunks: AsyncIterable<Uint8Array> = c.req.raw.body ?? (async function* () {})();
+        io.upload = { label: 'the upload', chunks, ...(length === undefined ? {} : { expectedBytes: Number(length) }) };
       }
       const output = await executeOperation(actingAs(ctx, who.actor), op, input, io);
       return c.json(output as Record<string, unknown>, 200);

@@ -84,6 +84,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       headersTimeout: config.timeouts.headersSeconds * 1000,
       requestTimeout: config.timeouts.requestSeconds * 1000,
       keepAliveTimeout: config.timeouts.keepAliveSeconds * 1000,
+      // Node enforces the header and request timeouts on this tick (default 30 s): check every second.
+      connectionsCheckingInterval: 1000,
     },
   }) as Server;
   server.maxHeadersCount = 100;

@@ -43,6 +43,7 @@ describe('local and remote mode give the same output and exit codes', async () =
   await writeFile(b, 'something else\n');
   await writeFile(c, 'console.log("app 1.1.0")\n');
   await mkdir(join(dir, 'adir'));
+  await writeFile(join(dir, 'empty'), '');
   const digestA = 'sha256:1f8a0c4f0e4c2b6bfa6a9c2a8f6c5e0d5a8c7a3f2b1e0d9c8b7a6f5e4d3c2b1a';
 
   const scenarios: { name: string; args: string[]; as?: string; code: number }[] = [
@@ -57,6 +58,7 @@ describe('local and remote mode give the same output and exit codes', async () =
     { name: 'missing file', args: ['artifact', 'add', join(dir, 'missing'), '--name', 'a', '--version', '1.0.0'], code: 2 },
     { name: 'a directory', args: ['artifact', 'add', join(dir, 'adir'), '--name', 'a', '--version', '1.0.0'], code: 2 },
     { name: 'file and digest', args: ['artifact', 'add', a, '--digest', digestA, '--name', 'a', '--version', '1.0.0'], code: 2 },
+    { name: 'an empty file', args: ['artifact', 'add', join(dir, 'empty'), '--name', 'pkg:generic/empty', '--version', '0.0.1'], code: 0 },
     { name: 'list', args: ['artifact', 'list'], code: 0 },
     { name: 'list by label', args: ['artifact', 'list', '--label', 'tier=critical'], code: 0 },
     { name: 'list by name', args: ['artifact', 'list', '--name', 'pkg:oci/app', '--limit', '5'], code: 0 },

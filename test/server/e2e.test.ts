@@ -7,7 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
+import { startServer } from '../../src/server/listen.ts';
 import { BIN, cli, spawnCli, tempWorkspace, type Workspace } from '../helpers.ts';
 
 interface ServerProcess {
@@ -148,5 +150,35 @@ describe('custody server as a real process', () => {
     tc.diagnostic(`acknowledged ${acked.size} (${ackedBeforeSignal} before SIGTERM); refused or cut: ${JSON.stringify(Object.fromEntries(failures))}`);
     const unexpected = [...failures.keys()].filter((k) => !['connection', 'SHUTTING_DOWN'].includes(k));
     assert.deepEqual(unexpected, [], `only refusals of a stopping server: ${JSON.stringify([...failures])}`);
+  });
+
+  it('cuts slow clients: headers that never end, and a body that stalls, leaving no temporary file', async () => {
+    const ws = await tempWorkspace();
+    await appendFile(join(ws.home, 'custody.yaml'), 'server:\n  timeouts: { headersSeconds: 1, requestSeconds: 2 }\n');
+    const token = await adminToken(ws);
+    const srv = await startServer({ home: ws.home, listen: '127.0.0.1:0', log: () => undefined });
+    try {
+      const talk = (data: string) =>
+        new Promise<{ reply: string; ms: number }>((resolve) => {
+          const started = Date.now();
+          const socket = connect(srv.port, '127.0.0.1', () => socket.write(data));
+          let reply = '';
+          socket.on('data', (d: Buffer) => (reply += d.toString()));
+          socket.on('close', () => resolve({ reply, ms: Date.now() - started }));
+          socket.on('error', () => undefined);
+        });
+      const headers = await talk('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+      assert.match(headers.reply, /^HTTP\/1\.1 408/);
+      assert.ok(headers.ms < 5000, `${headers.ms} ms`);
+      const body = await talk(
+        `POST /v1/artifacts/upload?name=slow&version=1.0.0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`,
+      );
+      assert.ok(body.ms < 6000, `${body.ms} ms`);
+      await srv.state.idle();
+      assert.deepEqual(await readdir(join(ws.home, 'blobs', '.tmp')).catch(() => []), []);
+      assert.deepEqual(await srv.ctx.store.read((tx) => tx.artifacts.list({ name: 'slow' })), []);
+    } finally {
+      await srv.close();
+    }
   });
 });
