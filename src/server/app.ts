@@ -118,13 +118,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
       });
     }
   });
+  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin' }));
+  // CORS stays off (no Access-Control-* headers at all) unless origins are configured.
+  if (config.cors.origins.length > 0) app.use('*', cors({ origin: config.cors.origins, allowHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }));
   app.use('*', async (c, next) => {
     if (state.draining && c.req.path !== '/healthz') throw new CustodyError('SHUTTING_DOWN', 'the server is shutting down', { hint: 'retry against another instance, or in a moment' });
     await next();
   });
-  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin' }));
-  // CORS stays off (no Access-Control-* headers at all) unless origins are configured.
-  if (config.cors.origins.length > 0) app.use('*', cors({ origin: config.cors.origins, allowHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }));
 
   app.onError((err, c) => errorResponse(c, err, log));
   app.notFound((c) => errorResponse(c, new CustodyError('ROUTE_NOT_FOUND', `no route ${c.req.method} ${new URL(c.req.url).pathname}`, { hint: 'the API is described at /v1/openapi.json' }), log));

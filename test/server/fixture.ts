@@ -26,6 +26,7 @@ export interface Api {
   /** The server's context (store behind back-pressure); act with `actingAs`. */
   ctx: Context;
   app: ReturnType<typeof composeServer>['app'];
+  state: ReturnType<typeof composeServer>['state'];
   logs: LogLine[];
   request(method: string, path: string, init?: { token?: string; json?: unknown; body?: string | Uint8Array; headers?: Record<string, string> }): Promise<Response>;
   /** A fresh API token with these roles (and scope, expiry or revocation). */
@@ -52,7 +53,7 @@ export async function api(options: ApiOptions = {}): Promise<Api> {
   await serverConfig(ws, options.server ?? 'rateLimit: { perSecond: 100000, burst: 100000 }\ntokenCacheSeconds: 0');
   const opened = await ws.open();
   const logs: LogLine[] = [];
-  const { app, ctx } = composeServer(opened, { log: (l) => logs.push(l), ...options });
+  const { app, ctx, state } = composeServer(opened, { log: (l) => logs.push(l), ...options });
   const admin = actingAs(ctx, ADMIN);
 
   const request: Api['request'] = (method, path, init = {}) => {
@@ -110,7 +111,7 @@ export async function api(options: ApiOptions = {}): Promise<Api> {
   };
 
   await seed(admin, ws);
-  return { ws, ctx, app, logs, request, token, call };
+  return { ws, ctx, app, state, logs, request, token, call };
 
   async function seed(admin: Context, w: Workspace): Promise<void> {
     const file = join(w.dir, 'example.bin');

@@ -220,6 +220,20 @@ describe('back-pressure', () => {
   });
 });
 
+describe('draining', () => {
+  it('answers 503 SHUTTING_DOWN with Connection: close while draining, and stays live', async () => {
+    const t = await api();
+    const token = await t.token([]);
+    t.state.draining = true;
+    const res = await t.request('GET', '/v1/whoami', { token });
+    await expectError(res, 503, 'SHUTTING_DOWN');
+    assert.equal(res.headers.get('connection'), 'close');
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.equal((await t.request('GET', '/healthz')).status, 200);
+    await expectError(await t.request('GET', '/readyz'), 503, 'SHUTTING_DOWN');
+  });
+});
+
 describe('health and the API description', () => {
   it('serves /healthz, /readyz and /v1/openapi.json without a token', async () => {
     const t = await api();
