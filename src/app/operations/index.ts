@@ -39,13 +39,14 @@
  *   (test/server/fixture.ts): extend the seed if a new example needs state.
  * - Refusals (role, scope, conflicts, denials) are audited by the machinery.
  */
-import { ARTIFACT_OPERATIONS } from './artifacts.ts';
 import type { z } from 'zod';
+import { CustodyError } from '../../core/errors.ts';
+import type { Context } from '../workspace.ts';
+import { ARTIFACT_OPERATIONS } from './artifacts.ts';
 import { executeOperation, type Operation, type OperationIO } from './registry.ts';
 import { TOKEN_OPERATIONS } from './tokens.ts';
-import type { Context } from '../workspace.ts';
-import { CustodyError } from '../../core/errors.ts';
 
+/** Every operation; a new group file is spread in here. */
 export const OPERATIONS = [...ARTIFACT_OPERATIONS, ...TOKEN_OPERATIONS] as const;
 
 export type AnyOperation = (typeof OPERATIONS)[number];
