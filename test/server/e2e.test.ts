@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
 import { startServer } from '../../src/server/listen.ts';
 import { BIN, cli, spawnCli, tempWorkspace, type Workspace } from '../helpers.ts';
@@ -20,7 +21,7 @@ interface ServerProcess {
 }
 
 async function serverProcess(ws: Workspace): Promise<ServerProcess> {
-  const child = spawn(BIN, ['server', '--listen', '127.0.0.1:0', '--home', ws.home], { env: { PATH: '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(BIN, ['server', '--listen', '127.0.0.1:0', '--home', ws.home], { env: { PATH: '/usr/bin:/bin', HOME: process.env['HOME'] ?? tmpdir() }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   let stdout = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
