@@ -3,6 +3,7 @@
  * the same inserts, on SQLite and PostgreSQL, in the same run. Method:
  * bench/README.md.
  */
+import { ConfigSchema } from '../src/core/config.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
@@ -165,7 +166,7 @@ function rawPg(url: string, concurrency: number): Contender {
 function contextOn(store: Store): Context {
   return {
     home: '',
-    config: { version: 1, roles: {}, store: { driver: store.dialect, urlEnv: 'CUSTODY_DATABASE_URL' }, limits: { artifactBytes: 1, evidenceBytes: 1, configBytes: 1 }, log: { origin: 'bench', checkpointInterval: '1s' }, requireSignedPolicies: true, environments: {} },
+    config: ConfigSchema.parse({ version: 1, store: { driver: store.dialect }, log: { origin: 'bench' } }),
     store,
     blobs: undefined as never,
     clock: systemClock,

@@ -189,6 +189,15 @@ export async function openWorkspace(homeDir: string, options: OpenOptions = {}):
   };
 }
 
+/**
+ * The same workspace acting as another actor: the server's per-request context,
+ * whose actor comes from authentication. Closing it closes nothing; the server
+ * owns the workspace.
+ */
+export function actingAs(ctx: Context, actor: Actor): Context {
+  return { ...ctx, actor, close: () => Promise.resolve() };
+}
+
 async function exists(p: string): Promise<boolean> {
   try {
     await stat(p);

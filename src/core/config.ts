@@ -31,6 +31,80 @@ export const LogSchema = z
   })
   .describe('The tamper-evident log.');
 
+const KiB = 1024;
+const ROLE = z.enum(ROLES);
+const ENV_NAME = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and -');
+
+export const OidcRuleSchema = z
+  .strictObject({
+    claims: z
+      .record(z.string().min(1), z.string().min(1))
+      .refine((c) => Object.keys(c).length > 0, 'a rule needs at least one claim to match')
+      .describe('Claims that must all match: exact values, where `*` matches any run of characters.'),
+    roles: z.array(ROLE).describe('Roles granted when the rule matches.'),
+    environments: z.array(ENV_NAME).optional().describe('Limit the workload to these environments (default: every environment).'),
+  })
+  .describe('Maps matching claims to roles. The first rule that matches decides.');
+
+export const OidcIssuerSchema = z
+  .strictObject({
+    issuer: z.url().describe('The exact `iss` claim, e.g. https://token.actions.githubusercontent.com.'),
+    audience: z.string().min(1).describe('The `aud` claim Custody requires (the audience your CI requests).'),
+    algorithm: z.enum(['RS256', 'ES256']).describe("The only signature algorithm accepted from this issuer; the token's header never chooses it."),
+    jwksUri: z.url().optional().describe('Where to fetch the JSON Web Key Set (HTTPS), cached.'),
+    jwksFile: z.string().min(1).optional().describe('A local JWKS file instead of jwksUri (relative to the workspace).'),
+    jwksCacheSeconds: z.number().int().min(10).max(86_400).default(600).describe('How long a fetched JWKS is used before it is fetched again.'),
+    jwksMaxBytes: z.number().int().positive().max(1024 * KiB).default(64 * KiB).describe('Largest JWKS document accepted, in bytes.'),
+    clockSkewSeconds: z.number().int().min(0).max(300).default(60).describe('Tolerance on exp, nbf and iat, in seconds (at most 300).'),
+    maxTokenAgeSeconds: z.number().int().positive().max(86_400).default(3600).describe('Refuse tokens issued (iat) longer ago than this.'),
+    identity: z
+      .union([z.enum(['github', 'gitlab']), z.string().regex(/^claim:[A-Za-z0-9_.-]+$/)])
+      .describe('How claims become an identity: github (repository + job_workflow_ref), gitlab (project_path + ref), or claim:<name>.'),
+    rules: z.array(OidcRuleSchema).default([]).describe('Claim rules granting roles; a token that matches no rule is refused.'),
+  })
+  .refine((i) => (i.jwksUri === undefined) !== (i.jwksFile === undefined), 'give exactly one of jwksUri and jwksFile')
+  .refine((i) => i.jwksUri === undefined || isSecureUrl(i.jwksUri), { message: 'jwksUri must use https (plain http only on loopback)', path: ['jwksUri'] })
+  .describe('One trusted OIDC issuer (a CI system).');
+
+export const ServerSchema = z
+  .strictObject({
+    listen: z.string().default('127.0.0.1:8080').describe('host:port to listen on; put TLS in front when it is not loopback.'),
+    bodyLimitBytes: z.number().int().positive().default(64 * KiB).describe('Largest JSON request body, in bytes (evidence routes use limits.evidenceBytes, uploads limits.artifactBytes).'),
+    rateLimit: z
+      .strictObject({
+        perSecond: z.number().positive().default(50).describe('Sustained requests per second per identity.'),
+        burst: z.number().int().positive().default(200).describe('Requests an identity may send at once before the sustained rate applies.'),
+      })
+      .prefault({})
+      .describe('Per-identity rate limit (token bucket).'),
+    storeQueue: z.number().int().positive().default(512).describe('Store transactions allowed to wait at once; beyond it requests get 503 STORE_BUSY with Retry-After.'),
+    timeouts: z
+      .strictObject({
+        headersSeconds: z.number().positive().default(10).describe('Time to receive request headers.'),
+        requestSeconds: z.number().positive().default(3600).describe('Time to receive a whole request, uploads included.'),
+        handlerSeconds: z.number().positive().default(30).describe('Time a JSON route may take before 503 REQUEST_TIMEOUT.'),
+        keepAliveSeconds: z.number().positive().default(5).describe('Idle keep-alive connections are closed after this.'),
+        shutdownSeconds: z.number().positive().default(20).describe('On SIGTERM, how long in-flight requests may run before connections are cut.'),
+      })
+      .prefault({}),
+    tokenCacheSeconds: z.number().int().min(0).max(60).default(5).describe('How long a verified API token is remembered; a revocation made on another server takes effect within this.'),
+    maxBearerBytes: z.number().int().min(256).max(64 * KiB).default(8 * KiB).describe('Longest Authorization bearer value accepted.'),
+    cors: z
+      .strictObject({ origins: z.array(z.url()).default([]).describe('Origins allowed to call the API from a browser; empty turns CORS off.') })
+      .prefault({}),
+    oidc: z.strictObject({ issuers: z.array(OidcIssuerSchema).default([]) }).prefault({}).describe('OIDC workload identity for CI.'),
+  })
+  .describe('`custody server`: listening, limits and authentication.');
+
+/** Keys fetched over plain HTTP could be swapped by anyone on the path; loopback is the one exception (tests, sidecars). */
+export function isSecureUrl(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === 'https:' || (u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname));
+}
+
+export type ServerConfig = z.infer<typeof ServerSchema>;
+export type OidcIssuerConfig = z.infer<typeof OidcIssuerSchema>;
+
 export const ConfigSchema = z
   .strictObject({
     version: z.literal(1).describe('Config format version.'),
@@ -44,6 +118,7 @@ export const ConfigSchema = z
     log: LogSchema,
     requireSignedPolicies: z.boolean().default(true).describe('Use only published, signature-verified policy versions.'),
     environments: z.record(z.string(), z.unknown()).default({}).describe('The promotion graph: see the policy documentation.'),
+    server: ServerSchema.prefault({}),
   })
   .describe('Custody workspace configuration (custody.yaml).');
 

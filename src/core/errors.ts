@@ -16,6 +16,8 @@ export type ErrorCategory =
   | 'unauthenticated'
   | 'forbidden'
   | 'unavailable' // a dependency is down or overloaded; retrying may help
+  | 'too-large' // the caller sent more bytes than a limit allows (HTTP 413)
+  | 'throttled' // the caller sent too many requests; retry after a pause (HTTP 429)
   | 'internal';
 
 const CATEGORY_EXIT: Record<ErrorCategory, number> = {
@@ -27,6 +29,8 @@ const CATEGORY_EXIT: Record<ErrorCategory, number> = {
   unauthenticated: 2,
   forbidden: 2,
   unavailable: 5,
+  'too-large': 2,
+  throttled: 5,
   internal: 5,
 };
 
@@ -39,6 +43,8 @@ const CATEGORY_HTTP: Record<ErrorCategory, number> = {
   unauthenticated: 401,
   forbidden: 403,
   unavailable: 503,
+  'too-large': 413,
+  throttled: 429,
   internal: 500,
 };
 
@@ -48,7 +54,7 @@ export const ERROR_CODES = {
   USAGE: 'input',
   INPUT_INVALID: 'input',
   INPUT_NOT_FOUND: 'not-found',
-  INPUT_TOO_LARGE: 'input',
+  INPUT_TOO_LARGE: 'too-large',
   INPUT_UNREADABLE: 'input',
   CONFIG_INVALID: 'input',
   WORKSPACE_NOT_FOUND: 'not-found',
@@ -107,9 +113,15 @@ export const ERROR_CODES = {
   AUTH_REQUIRED: 'unauthenticated',
   AUTH_INVALID: 'unauthenticated',
   FORBIDDEN: 'forbidden',
-  RATE_LIMITED: 'unavailable',
+  RATE_LIMITED: 'throttled',
   TOKEN_NOT_FOUND: 'not-found',
   SERVER_UNREACHABLE: 'unavailable',
+  SERVER_RESPONSE_INVALID: 'internal',
+  SHUTTING_DOWN: 'unavailable',
+  REQUEST_TIMEOUT: 'unavailable',
+  ROUTE_NOT_FOUND: 'not-found',
+  JWKS_UNAVAILABLE: 'unavailable',
+  NOT_READY: 'unavailable',
   // storage and everything else
   STORE_BUSY: 'unavailable',
   STORE_ERROR: 'internal',

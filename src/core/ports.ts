@@ -5,6 +5,7 @@
 import type { Artifact } from './artifact.ts';
 import type { DigestString } from './digest.ts';
 import type { KeyAlgorithm, KeyRecord } from './key.ts';
+import type { ApiTokenRecord } from './token.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -26,6 +27,7 @@ export interface Tx {
   artifacts: ArtifactRepository;
   keys: KeyRepository;
   log: LogRepository;
+  tokens: TokenRepository;
 }
 
 export interface ArtifactFilter {
@@ -62,6 +64,16 @@ export interface KeyRepository {
 export type PrivateKeyRef =
   | { backend: 'file'; path: string }
   | { backend: 'pkcs11'; module: string; slot: number; tokenLabel?: string; objectId: string; pinEnv: string };
+
+/** API tokens: only the salted hash of the secret is ever stored. */
+export interface TokenRepository {
+  byId(id: string): Promise<ApiTokenRecord | undefined>;
+  /** Newest first. */
+  list(): Promise<ApiTokenRecord[]>;
+  insert(token: ApiTokenRecord): Promise<void>;
+  /** Marks the token revoked; returns false when it was already revoked (or does not exist). */
+  revoke(id: string, at: string, by: string): Promise<boolean>;
+}
 
 // ---------------------------------------------------------------- log
 
@@ -121,9 +133,22 @@ export interface StagedBlob {
   discard(): Promise<void>;
 }
 
+/** Bytes that arrive from elsewhere (an HTTP upload body), read once and in order. */
+export interface ByteStream {
+  /** Names the source in error messages, in place of a path. */
+  label: string;
+  chunks: AsyncIterable<Uint8Array>;
+  /** The announced length (Content-Length) when known: refused up front if over the limit, checked at the end. */
+  expectedBytes?: number;
+}
+
 export interface BlobStore {
-  /** Streams a file once, computing sha256 and sha512 while writing the bytes to a temporary file. */
-  stage(path: string, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob>;
+  /**
+   * Reads a file (by path) or a stream once, computing sha256 and sha512 while
+   * writing the bytes to a temporary file, with the same size limit and
+   * crash-safety either way.
+   */
+  stage(source: string | ByteStream, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob>;
   has(digest: DigestString): Promise<boolean>;
   pathOf(digest: DigestString): string;
   /** Removes what an interrupted process left: temporary files and unpublished blobs. */

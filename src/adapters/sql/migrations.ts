@@ -49,7 +49,28 @@ CREATE TABLE log_entries (
 CREATE INDEX log_entries_subject ON log_entries (subject);
 `;
 
+// Salt and hash are hex text: the same column type on both drivers, and never the secret itself.
+const apiTokensSql = `
+CREATE TABLE api_tokens (
+  id           TEXT PRIMARY KEY,
+  identity     TEXT NOT NULL,
+  roles        TEXT NOT NULL,
+  environments TEXT,
+  description  TEXT,
+  salt         TEXT NOT NULL,
+  hash         TEXT NOT NULL,
+  created_at   TEXT NOT NULL,
+  created_by   TEXT NOT NULL,
+  expires_at   TEXT,
+  revoked_at   TEXT,
+  revoked_by   TEXT
+);
+CREATE INDEX api_tokens_identity ON api_tokens (identity);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },
   { version: 2, name: 'keys-and-log', sqlite: keysSql('BLOB'), postgres: keysSql('BYTEA') },
+  // 50–59: the server (API tokens).
+  { version: 50, name: 'api-tokens', sqlite: apiTokensSql, postgres: apiTokensSql },
 ];
