@@ -158,6 +158,18 @@ interface SignatureStage {
   signedAt: string | null;
 }
 
+/**
+ * The DSSE signature step on its own, for protocol-level checks (the DSSE test
+ * vectors) and for payload types other than in-toto statements.
+ */
+export function verifyEnvelopeSignatures(
+  env: DsseEnvelope,
+  opts: { keys: TrustedKeys; signedAt: Date; purpose: KeyPurpose; threshold?: number },
+): { ok: boolean; reasons: VerifyReason[]; signatures: SignatureCheck[]; signers: string[] } {
+  const stage = verifyEnvelope({ input: '', maxBytes: 0, artifact: {}, keys: opts.keys, signedAt: opts.signedAt, purpose: opts.purpose, threshold: opts.threshold ?? 1 }, env);
+  return { ok: stage.reasons.length === 0, reasons: stage.reasons, signatures: stage.checks, signers: stage.signers };
+}
+
 function verifyEnvelope(req: VerifyRequest, env: DsseEnvelope, bundleHint?: string): SignatureStage {
   const message = pae(env.payloadType, env.payload);
   const sigs = bundleHint === undefined ? env.signatures : env.signatures.map((s) => ({ keyid: s.keyid === '' ? bundleHint : s.keyid, sig: s.sig }));
