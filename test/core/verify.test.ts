@@ -198,7 +198,8 @@ describe('verification pipeline (keyed)', () => {
     assert.deepEqual(codes(verifyEvidence(request(bundle, [retired], a, at('2026-01-21T00:00:00Z')))), ['KEY_RETIRED']);
     const noAttest: KeyRecord = { ...k.record, purposes: ['sign-artifact'] };
     assert.deepEqual(codes(verifyEvidence(request(bundle, [noAttest], a, at('2026-01-15T00:00:00Z')))), ['KEY_PURPOSE']);
-    assert.deepEqual(codes(verifyEvidence({ ...request(bundle, k, a), signedAt: undefined } as VerifyRequest)), ['SIGNING_TIME_UNKNOWN']);
+    const { signedAt: _none, ...untimed } = request(bundle, k, a);
+    assert.deepEqual(codes(verifyEvidence(untimed)), ['SIGNING_TIME_UNKNOWN']);
   });
 
   it('checks the predicate type when one is required, and the payload type always', async () => {
