@@ -4,6 +4,7 @@
  */
 import type { Artifact } from './artifact.ts';
 import type { DigestString } from './digest.ts';
+import type { StoredEvidence } from './evidence.ts';
 import type { KeyAlgorithm, KeyRecord } from './key.ts';
 
 // ---------------------------------------------------------------- store
@@ -26,6 +27,7 @@ export interface Tx {
   artifacts: ArtifactRepository;
   keys: KeyRepository;
   log: LogRepository;
+  evidence: EvidenceRepository;
 }
 
 export interface ArtifactFilter {
@@ -57,6 +59,16 @@ export interface KeyRepository {
 export type PrivateKeyRef =
   | { backend: 'file'; path: string }
   | { backend: 'pkcs11'; module: string; slot: number; tokenLabel?: string; objectId: string; pinEnv: string };
+
+// ---------------------------------------------------------------- evidence
+
+export interface EvidenceRepository {
+  byDigest(digest: DigestString): Promise<StoredEvidence | undefined>;
+  /** Stores evidence and indexes it under each of its subjects. */
+  insert(evidence: StoredEvidence): Promise<void>;
+  /** Evidence about any of these digests (`alg:hex`), optionally of one predicate type, oldest first. */
+  forSubjects(digests: readonly string[], predicateType?: string): Promise<StoredEvidence[]>;
+}
 
 // ---------------------------------------------------------------- log
 

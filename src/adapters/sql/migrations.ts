@@ -49,7 +49,36 @@ CREATE TABLE log_entries (
 CREATE INDEX log_entries_subject ON log_entries (subject);
 `;
 
+// Evidence (signatures and attestations) as the exact JSON text received or
+// produced, bounded by limits.evidenceBytes, and indexed by every digest it is about.
+const evidenceSql = (bigint: string) => `
+CREATE TABLE evidence (
+  digest          TEXT PRIMARY KEY,
+  kind            TEXT NOT NULL,
+  format          TEXT NOT NULL,
+  media_type      TEXT,
+  predicate_type  TEXT,
+  signers         TEXT NOT NULL,
+  signed_at       TEXT NOT NULL,
+  stored_at       TEXT NOT NULL,
+  stored_by       TEXT NOT NULL,
+  source          TEXT NOT NULL,
+  expect          TEXT,
+  subjects        TEXT NOT NULL,
+  size            ${bigint} NOT NULL,
+  body            TEXT NOT NULL
+);
+CREATE TABLE evidence_subjects (
+  subject         TEXT NOT NULL,
+  evidence        TEXT NOT NULL REFERENCES evidence (digest),
+  predicate_type  TEXT,
+  PRIMARY KEY (subject, evidence)
+);
+CREATE INDEX evidence_subjects_type ON evidence_subjects (subject, predicate_type);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },
   { version: 2, name: 'keys-and-log', sqlite: keysSql('BLOB'), postgres: keysSql('BYTEA') },
+  { version: 30, name: 'evidence', sqlite: evidenceSql('INTEGER'), postgres: evidenceSql('BIGINT') },
 ];

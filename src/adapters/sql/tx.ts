@@ -1,5 +1,6 @@
 import type { Tx } from '../../core/ports.ts';
 import { artifactRepository } from './artifacts.ts';
+import { evidenceRepository } from './evidence.ts';
 import type { SqlExecutor } from './executor.ts';
 import { keyRepository } from './keys.ts';
 import { logRepository } from './log.ts';
@@ -10,5 +11,6 @@ export function bindTx(db: SqlExecutor): Tx {
     artifacts: artifactRepository(db),
     keys: keyRepository(db),
     log: logRepository(db),
+    evidence: evidenceRepository(db),
   };
 }
