@@ -3,13 +3,14 @@ import { CustodyError } from '../core/errors.ts';
 import { registerArtifact } from './commands/artifact.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerInit } from './commands/init.ts';
+import { registerKey } from './commands/key.ts';
 import { registerSign } from './commands/sign.ts';
 import { registerVerify } from './commands/verify.ts';
 import { emit, emitError, type GlobalOptions, type Streams } from './output.ts';
 import { addGlobalOptions, newProgram, type Action, type Registrar } from './program.ts';
 import { VERSION } from './version.ts';
 
-const REGISTER = [registerInit, registerArtifact, registerSign, registerVerify, registerDemo];
+const REGISTER = [registerInit, registerArtifact, registerKey, registerSign, registerVerify, registerDemo];
 
 export interface Cli {
   program: Command;
