@@ -11,39 +11,9 @@ import { join } from 'node:path';
 import { parseDigest, type DigestString } from '../core/digest.ts';
 import { CustodyError } from '../core/errors.ts';
 import { fsError } from './fs-errors.ts';
+import { readLimited } from './read-limited.ts';
 
-/** Reads a whole file, refusing before reading when it is larger than `maxBytes`. */
-export async function readLimited(path: string, maxBytes: number, what = 'file'): Promise<Buffer> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    throw fsError(e, path);
-  }
-  try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw new CustodyError('INPUT_INVALID', `${path} is a directory, not a file`);
-    if (!st.isFile()) throw new CustodyError('INPUT_INVALID', `${path} is not a regular file`);
-    if (st.size > maxBytes) {
-      throw new CustodyError('INPUT_TOO_LARGE', `${what} ${path} is ${st.size} bytes, over the ${maxBytes}-byte limit`, { hint: 'raise limits.evidenceBytes in custody.yaml if this is expected' });
-    }
-    // Read at most one byte past the limit, so a file that grows meanwhile is still refused.
-    const buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);
-    let got = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-      if (got === buf.length) break;
-    }
-    if (got > maxBytes) throw new CustodyError('INPUT_TOO_LARGE', `${what} ${path} is over the ${maxBytes}-byte limit`);
-    return buf.subarray(0, got);
-  } catch (e) {
-    throw fsError(e, path);
-  } finally {
-    await fh.close();
-  }
-}
+export { readLimited };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -12,8 +12,7 @@ import { INTOTO_PAYLOAD_TYPE, signEnvelope } from '../core/dsse.ts';
 import { CustodyError } from '../core/errors.ts';
 import { requireRole } from '../core/identity.ts';
 import { artifactSubject, buildStatement, predicateTypeFor, validatePredicate } from '../core/intoto.ts';
-import { toTrustedKeys, type KeyPurpose, type KeyRecord } from '../core/key.ts';
-import type { Signer } from '../core/ports.ts';
+import { toTrustedKeys, type KeyRecord } from '../core/key.ts';
 import { verifyEvidence, type VerifyResult } from '../core/verify/index.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
@@ -47,7 +46,7 @@ export async function signArtifact(ctx: Context, input: SignInput): Promise<Sign
     requireRole(ctx.actor, 'signer', 'signing');
     const artifact = await ctx.store.read((tx) => findArtifact(tx, input.artifact));
     subject = artifact.digest;
-    const { key, signer } = await signerFor(ctx, input.key, 'sign-artifact');
+    const { key, signer } = await loadSigner(ctx, input.key, 'sign-artifact');
     const sha256 = Buffer.from(artifact.digests.sha256 ?? artifact.digest.slice('sha256:'.length), 'hex');
     const bundle = messageSignatureBundle({ sha256, signature: await signer.sign(sha256), keyid: key.keyid });
     return await finish(ctx, input, artifact, key, bundle, now);
@@ -72,21 +71,13 @@ export async function attestArtifact(ctx: Context, input: AttestInput): Promise<
     const predicate = validatePredicate(predicateType, await readPredicate(input.predicate, ctx.config.limits.evidenceBytes));
     const artifact = await ctx.store.read((tx) => findArtifact(tx, input.artifact));
     subject = artifact.digest;
-    const { key, signer } = await signerFor(ctx, input.key, 'attest');
+    const { key, signer } = await loadSigner(ctx, input.key, 'attest');
     const statement = buildStatement([artifactSubject(artifact)], predicateType, predicate);
     const envelope = await signEnvelope(INTOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement), 'utf8'), signer);
     return await finish(ctx, input, artifact, key, dsseBundle(envelope), now);
   } catch (e) {
     return auditRefusal(ctx, 'attest', subject, e);
   }
-}
-
-async function signerFor(ctx: Context, name: string, purpose: KeyPurpose): Promise<{ key: KeyRecord; signer: Signer }> {
-  const loaded = await loadSigner(ctx, name, purpose);
-  if (loaded.signer.keyid !== loaded.key.keyid) {
-    throw new CustodyError('KEY_ID_MISMATCH', `the signer for ${name} holds key ${loaded.signer.keyid}, not ${loaded.key.keyid}`);
-  }
-  return loaded;
 }
 
 async function readPredicate(path: string, max: number): Promise<unknown> {

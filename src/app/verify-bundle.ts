@@ -46,7 +46,8 @@ export async function verifyBundleFile(input: VerifyBundleInput): Promise<Verify
   const now = input.now ?? new Date();
 
   const isDigest = input.target.startsWith('sha256:');
-  const artifact: ArtifactDigests = isDigest ? { sha256: parseDigest(input.target).hex } : await digestFile(input.target).then(({ sha256, sha512 }) => ({ sha256, sha512 }));
+  const file = isDigest ? undefined : await digestFile(input.target);
+  const artifact: ArtifactDigests = file ? { sha256: file.sha256, sha512: file.sha512 } : { sha256: parseDigest(input.target).hex };
   const body = decodeUtf8(await readLimited(input.bundle, maxBytes, 'bundle'), input.bundle);
 
   if (input.key !== undefined) {
@@ -60,7 +61,10 @@ export async function verifyBundleFile(input: VerifyBundleInput): Promise<Verify
   const trust = toKeylessTrust(rootJson);
   const parsed = parseInput(body, maxBytes);
   const needsBytes = parsed.ok && parsed.value.format === 'bundle' && parsed.value.bundle.content.type === 'messageSignature';
-  const artifactBytes = needsBytes && !isDigest ? await readLimited(input.target, ARTIFACT_IN_MEMORY_MAX, 'artifact') : undefined;
+  if (needsBytes && file && file.size > ARTIFACT_IN_MEMORY_MAX) {
+    throw new CustodyError('INPUT_TOO_LARGE', `${input.target} is ${file.size} bytes; a keyless message signature is checked over the bytes in memory, at most ${ARTIFACT_IN_MEMORY_MAX}`);
+  }
+  const artifactBytes = needsBytes && file ? await readLimited(input.target, file.size, 'artifact') : undefined;
   const result = verifyEvidence({
     input: body,
     maxBytes,
