@@ -24,17 +24,23 @@ export function registerSign(r: Registrar): void {
     .command(r.program, 'attest <artifact>', 'sign an in-toto Statement v1 about an artifact (DSSE in a Sigstore bundle v0.3), store and index it', 'custody attest pkg:npm/app@1.4.2 --type provenance --predicate provenance.json --key ci-attest')
     .addOption(new Option('--predicate-type <uri>', 'predicate type URI, e.g. https://slsa.dev/provenance/v1'))
     .addOption(new Option('--type <shorthand>', 'predicate type shorthand').choices(TYPES))
-    .requiredOption('--predicate <file>', 'the predicate, a JSON object (checked against its type\'s schema when Custody knows it)')
-    .requiredOption('--key <name>', 'the signing key (attest purpose)')
+    // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (`attest import`).
+    .option('--predicate <file>', 'the predicate, a JSON object (checked against its type\'s schema when Custody knows it) (required)')
+    .option('--key <name>', 'the signing key, attest purpose (required)')
     .option('--out <file>', 'also write the bundle here')
-    .action((artifact: string, opts: { predicateType?: string; type?: string; predicate: string; key: string; out?: string }) => {
+    .action((artifact: string, opts: { predicateType?: string; type?: string; predicate?: string; key?: string; out?: string }) => {
       r.run(async (g) => {
+        const { CustodyError } = await import('../../core/errors.ts');
+        if (opts.predicate === undefined || opts.key === undefined) {
+          throw new CustodyError('USAGE', `required option '${opts.predicate === undefined ? '--predicate <file>' : '--key <name>'}' not specified`, { hint: 'see `custody attest --help`' });
+        }
+        const { predicate, key } = opts;
         const { attestArtifact } = await import('../../app/sign.ts');
         const res = await withContext(g, (ctx) =>
           attestArtifact(ctx, {
             artifact,
-            key: opts.key,
-            predicate: opts.predicate,
+            key,
+            predicate,
             ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }),
             ...(opts.type === undefined ? {} : { type: opts.type }),
             ...(opts.out === undefined ? {} : { out: opts.out }),
