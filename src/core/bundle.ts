@@ -9,7 +9,7 @@
  * protobuf JSON decoder reads invalid base64 leniently and numbers loosely.
  */
 import { BUNDLE_V01_MEDIA_TYPE, BUNDLE_V02_MEDIA_TYPE, BUNDLE_V03_LEGACY_MEDIA_TYPE, BUNDLE_V03_MEDIA_TYPE, bundleToJSON, toDSSEBundle, toMessageSignatureBundle } from '@sigstore/bundle';
-import { isObject, parseEnvelope, type DsseEnvelope } from './dsse.ts';
+import { isObject, parseEnvelopeWithPae, type DsseEnvelope } from './dsse.ts';
 import { decodeBase64 } from './encoding.ts';
 import { CustodyError } from './errors.ts';
 import { fail, type Parsed } from './verify/reasons.ts';
@@ -54,7 +54,7 @@ export type BundleKey = { type: 'publicKey'; hint: string } | { type: 'certifica
 
 export type BundleContent =
   | { type: 'messageSignature'; algorithm: 'sha256' | 'sha384' | 'sha512'; digest: Buffer; signature: Buffer }
-  | { type: 'dsse'; envelope: DsseEnvelope };
+  | { type: 'dsse'; envelope: DsseEnvelope; /** PAE(payloadType, payload), built while decoding. */ pae: Buffer };
 
 export interface TlogEntry {
   logIndex: bigint;
@@ -108,19 +108,20 @@ export function parseBundle(value: unknown): Parsed<ParsedBundle> {
   if (hasMessage === hasDsse) return fail('EVIDENCE_MALFORMED', 'a bundle holds exactly one of messageSignature and dsseEnvelope');
   let content: BundleContent;
   if (hasDsse) {
-    const env = parseEnvelope(value['dsseEnvelope'], 'bundle.dsseEnvelope');
-    if (!env.ok) return env;
+    const parsedEnv = parseEnvelopeWithPae(value['dsseEnvelope'], 'bundle.dsseEnvelope');
+    if (!parsedEnv.ok) return parsedEnv;
+    const { envelope, pae } = parsedEnv.value;
     // sigstore_bundle.proto: "a client MUST reject an envelope if the number of signatures is not equal to one".
-    if (env.value.signatures.length !== 1) {
-      return fail('DSSE_SIGNATURE_COUNT', `the bundle's DSSE envelope has ${env.value.signatures.length} signatures; a bundle carries exactly one`);
+    if (envelope.signatures.length !== 1) {
+      return fail('DSSE_SIGNATURE_COUNT', `the bundle's DSSE envelope has ${envelope.signatures.length} signatures; a bundle carries exactly one`);
     }
-    if (env.value.payload.length === 0) return fail('EVIDENCE_MALFORMED', "the bundle's DSSE payload is empty");
+    if (envelope.payload.length === 0) return fail('EVIDENCE_MALFORMED', "the bundle's DSSE payload is empty");
     // sigstore_bundle.proto: the key hints "MUST be exactly the same" in the material and the envelope.
-    const keyid = env.value.signatures[0]?.keyid ?? '';
+    const keyid = envelope.signatures[0]?.keyid ?? '';
     if (key.value.type === 'publicKey' && keyid !== '' && key.value.hint !== '' && keyid !== key.value.hint) {
       return fail('KEY_HINT_MISMATCH', 'the DSSE keyid differs from the verification material hint');
     }
-    content = { type: 'dsse', envelope: env.value };
+    content = { type: 'dsse', envelope, pae };
   } else {
     const msg = parseMessageSignature(value['messageSignature']);
     if (!msg.ok) return msg;
@@ -131,7 +132,7 @@ export function parseBundle(value: unknown): Parsed<ParsedBundle> {
 
 function parseKey(vm: Record<string, unknown>, version: BundleVersion): Parsed<BundleKey> {
   const { publicKey, certificate, x509CertificateChain } = vm;
-  const given = [publicKey, certificate, x509CertificateChain].filter((x) => x !== undefined).length;
+  const given = (publicKey === undefined ? 0 : 1) + (certificate === undefined ? 0 : 1) + (x509CertificateChain === undefined ? 0 : 1);
   if (given !== 1) return fail('EVIDENCE_MALFORMED', 'bundle.verificationMaterial holds exactly one of publicKey, certificate and x509CertificateChain');
   if (publicKey !== undefined) {
     if (!isObject(publicKey)) return fail('EVIDENCE_MALFORMED', 'verificationMaterial.publicKey must be an object');

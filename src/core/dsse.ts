@@ -2,7 +2,7 @@
  * DSSE, the Dead Simple Signing Envelope
  * (https://github.com/secure-systems-lab/dsse, protocol.md and envelope.md).
  */
-import { decodeBase64, encodeBase64 } from './encoding.ts';
+import { decodeBase64, decodeBase64After, encodeBase64 } from './encoding.ts';
 import type { Signer } from './ports.ts';
 import { fail, type Parsed } from './verify/reasons.ts';
 
@@ -38,13 +38,21 @@ const SP = ' ';
  */
 export function pae(payloadType: string, payload: Uint8Array): Buffer {
   const type = Buffer.from(payloadType, 'utf8');
-  const head = `${PAE_PREFIX}${type.length}${SP}`;
-  const mid = `${SP}${payload.length}${SP}`;
-  const out = Buffer.allocUnsafe(head.length + type.length + mid.length + payload.length);
-  let at = out.write(head, 0, 'latin1');
+  const head = paeHead(type, payload.length);
+  const out = Buffer.allocUnsafe(head.length + payload.length);
+  head.copy(out, 0);
+  out.set(payload, head.length);
+  return out;
+}
+
+/** Everything of the PAE before the body: "DSSEv1 <len> <type> <len> ". */
+function paeHead(type: Buffer, bodyLength: number): Buffer {
+  const a = `${PAE_PREFIX}${type.length}${SP}`;
+  const b = `${SP}${bodyLength}${SP}`;
+  const out = Buffer.allocUnsafe(a.length + type.length + b.length);
+  let at = out.write(a, 0, 'latin1');
   at += type.copy(out, at);
-  at += out.write(mid, at, 'latin1');
-  out.set(payload, at);
+  out.write(b, at, 'latin1');
   return out;
 }
 
@@ -56,18 +64,35 @@ const MAX_PAYLOAD_TYPE = 1024;
 
 /** Reads an envelope from parsed JSON; every field is checked, nothing is assumed. */
 export function parseEnvelope(value: unknown, where = 'envelope'): Parsed<DsseEnvelope> {
+  const r = parseEnvelopeWithPae(value, where);
+  return r.ok ? { ok: true, value: r.value.envelope } : r;
+}
+
+/**
+ * The same, also returning PAE(payloadType, payload): the payload is decoded
+ * straight into the PAE buffer, so verification copies it no second time.
+ */
+export function parseEnvelopeWithPae(value: unknown, where = 'envelope'): Parsed<{ envelope: DsseEnvelope; pae: Buffer }> {
   if (!isObject(value)) return fail('EVIDENCE_MALFORMED', `${where} is not a JSON object`);
   const { payloadType, payload, signatures } = value;
   if (typeof payloadType !== 'string' || payloadType.length > MAX_PAYLOAD_TYPE) {
     return fail('EVIDENCE_MALFORMED', `${where}.payloadType must be a string`);
   }
+  const type = Buffer.from(payloadType, 'utf8');
+  let headLength = 0;
+  const head = (n: number): Buffer => {
+    const h = paeHead(type, n);
+    headLength = h.length;
+    return h;
+  };
   // proto3 JSON omits empty fields, so an absent payload is the empty payload.
-  const body = payload === undefined ? Buffer.alloc(0) : decodeBase64(payload);
-  if (body === undefined) return fail('BASE64_INVALID', `${where}.payload is not valid base64`);
+  const framed = payload === undefined ? head(0) : decodeBase64After(payload, head);
+  if (framed === undefined) return fail('BASE64_INVALID', `${where}.payload is not valid base64`);
   if (!Array.isArray(signatures)) return fail('EVIDENCE_MALFORMED', `${where}.signatures must be an array`);
   if (signatures.length > MAX_SIGNATURES) return fail('EVIDENCE_MALFORMED', `${where} has ${signatures.length} signatures; at most ${MAX_SIGNATURES} are read`);
   const sigs: DsseSignature[] = [];
-  for (const [i, s] of signatures.entries()) {
+  for (let i = 0; i < signatures.length; i++) {
+    const s: unknown = signatures[i];
     if (!isObject(s)) return fail('EVIDENCE_MALFORMED', `${where}.signatures[${i}] is not an object`);
     const keyid = s['keyid'] ?? '';
     if (typeof keyid !== 'string' || keyid.length > MAX_KEYID) return fail('EVIDENCE_MALFORMED', `${where}.signatures[${i}].keyid must be a string`);
@@ -76,7 +101,7 @@ export function parseEnvelope(value: unknown, where = 'envelope'): Parsed<DsseEn
     if (sig.length === 0) return fail('EVIDENCE_MALFORMED', `${where}.signatures[${i}].sig is empty`);
     sigs.push({ keyid, sig });
   }
-  return { ok: true, value: { payloadType, payload: body, signatures: sigs } };
+  return { ok: true, value: { envelope: { payloadType, payload: framed.subarray(headLength), signatures: sigs }, pae: framed } };
 }
 
 export function envelopeToJson(env: DsseEnvelope): DsseEnvelopeJson {

@@ -190,7 +190,7 @@ const MAX_SUBJECTS = 1024;
 export function parseStatement(payload: Uint8Array): Parsed<Statement> {
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+    value = JSON.parse(Buffer.isBuffer(payload) ? payload.toString('utf8') : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
   } catch {
     return fail('STATEMENT_INVALID', 'the payload is not JSON');
   }
@@ -201,11 +201,13 @@ export function parseStatement(payload: Uint8Array): Parsed<Statement> {
   if (predicate !== undefined && !isObject(predicate)) return fail('STATEMENT_INVALID', 'statement predicate must be an object');
   if (!Array.isArray(subject) || subject.length === 0) return fail('STATEMENT_INVALID', 'statement subject must be a non-empty array');
   if (subject.length > MAX_SUBJECTS) return fail('STATEMENT_INVALID', `statement has more than ${MAX_SUBJECTS} subjects`);
-  for (const [i, s] of subject.entries()) {
+  for (let i = 0; i < subject.length; i++) {
+    const s: unknown = subject[i];
     if (!isObject(s) || !isObject(s['digest'])) return fail('STATEMENT_INVALID', `statement subject[${i}] has no digest`);
     if (s['name'] !== undefined && typeof s['name'] !== 'string') return fail('STATEMENT_INVALID', `statement subject[${i}].name must be a string`);
-    for (const v of Object.values(s['digest'])) {
-      if (typeof v !== 'string') return fail('STATEMENT_INVALID', `statement subject[${i}].digest values must be strings`);
+    const digest = s['digest'];
+    for (const alg in digest) {
+      if (typeof digest[alg] !== 'string') return fail('STATEMENT_INVALID', `statement subject[${i}].digest values must be strings`);
     }
   }
   return { ok: true, value: value as unknown as Statement };

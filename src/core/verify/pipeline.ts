@@ -20,7 +20,7 @@
  * integration time or the signed timestamp, both verified here.
  */
 import { isBundleMediaType, parseBundle, type ParsedBundle } from '../bundle.ts';
-import { INTOTO_PAYLOAD_TYPE, isObject, pae, parseEnvelope, type DsseEnvelope } from '../dsse.ts';
+import { INTOTO_PAYLOAD_TYPE, isObject, pae, parseEnvelopeWithPae, type DsseEnvelope } from '../dsse.ts';
 import type { SignatureCheck, SignerIdentity, Statement } from '../evidence.ts';
 import { parseStatement } from '../intoto.ts';
 import type { KeyPurpose, KeyRecord, TrustedKeys } from '../key.ts';
@@ -103,13 +103,13 @@ function run(req: VerifyRequest): VerifyResult {
   const parsed = parseInput(req.input, req.maxBytes);
   if (!parsed.ok) return { ok: false, reasons: [parsed.reason], ...EMPTY };
   const ev = parsed.value;
-  if (ev.format === 'dsse') return finish(req, { ...EMPTY, format: 'dsse', kind: 'attestation' }, ev.envelope, verifyEnvelope(req, ev.envelope));
+  if (ev.format === 'dsse') return finish(req, { ...EMPTY, format: 'dsse', kind: 'attestation' }, ev.envelope, verifyEnvelope(req, ev.envelope, ev.pae));
 
   const bundle = ev.bundle;
   const kind: EvidenceKind = bundle.content.type === 'dsse' ? 'attestation' : 'signature';
   const base: Omit<VerifyResult, 'ok' | 'reasons'> = { ...EMPTY, format: 'bundle', mediaType: bundle.mediaType, kind };
   if (bundle.key.type === 'certificate') return keyless(req, base, bundle);
-  if (bundle.content.type === 'dsse') return finish(req, base, bundle.content.envelope, verifyEnvelope(req, bundle.content.envelope, bundle.key.hint));
+  if (bundle.content.type === 'dsse') return finish(req, base, bundle.content.envelope, verifyEnvelope(req, bundle.content.envelope, bundle.content.pae, bundle.key.hint));
 
   // Message signature: the signed message is the artifact's digest itself (the
   // raw digest bytes), so a digest is enough to verify and no file is re-read.
@@ -123,7 +123,7 @@ function run(req: VerifyRequest): VerifyResult {
 
 // ---------------------------------------------------------------- parse
 
-type Evidence = { format: 'bundle'; bundle: ParsedBundle } | { format: 'dsse'; envelope: DsseEnvelope };
+type Evidence = { format: 'bundle'; bundle: ParsedBundle } | { format: 'dsse'; envelope: DsseEnvelope; pae: Buffer };
 
 /** Size first, then JSON, then the format: a bundle has a media type, a bare DSSE envelope a payloadType. */
 export function parseInput(input: Uint8Array | string, maxBytes: number): Parsed<Evidence> {
@@ -141,8 +141,8 @@ export function parseInput(input: Uint8Array | string, maxBytes: number): Parsed
     return b.ok ? { ok: true, value: { format: 'bundle', bundle: b.value } } : b;
   }
   if (value['payloadType'] !== undefined && value['signatures'] !== undefined) {
-    const env = parseEnvelope(value);
-    return env.ok ? { ok: true, value: { format: 'dsse', envelope: env.value } } : env;
+    const env = parseEnvelopeWithPae(value);
+    return env.ok ? { ok: true, value: { format: 'dsse', envelope: env.value.envelope, pae: env.value.pae } } : env;
   }
   return fail('MEDIA_TYPE_UNKNOWN', 'neither a Sigstore bundle (no mediaType) nor a DSSE envelope (no payloadType)');
 }
@@ -166,12 +166,11 @@ export function verifyEnvelopeSignatures(
   env: DsseEnvelope,
   opts: { keys: TrustedKeys; signedAt: Date; purpose: KeyPurpose; threshold?: number },
 ): { ok: boolean; reasons: VerifyReason[]; signatures: SignatureCheck[]; signers: string[] } {
-  const stage = verifyEnvelope({ input: '', maxBytes: 0, artifact: {}, keys: opts.keys, signedAt: opts.signedAt, purpose: opts.purpose, threshold: opts.threshold ?? 1 }, env);
+  const stage = verifyEnvelope({ input: '', maxBytes: 0, artifact: {}, keys: opts.keys, signedAt: opts.signedAt, purpose: opts.purpose, threshold: opts.threshold ?? 1 }, env, pae(env.payloadType, env.payload));
   return { ok: stage.reasons.length === 0, reasons: stage.reasons, signatures: stage.checks, signers: stage.signers };
 }
 
-function verifyEnvelope(req: VerifyRequest, env: DsseEnvelope, bundleHint?: string): SignatureStage {
-  const message = pae(env.payloadType, env.payload);
+function verifyEnvelope(req: VerifyRequest, env: DsseEnvelope, message: Buffer, bundleHint?: string): SignatureStage {
   const sigs = bundleHint === undefined ? env.signatures : env.signatures.map((s) => ({ keyid: s.keyid === '' ? bundleHint : s.keyid, sig: s.sig }));
   return verifySignatures(req, sigs, () => message, req.purpose ?? 'attest', req.threshold ?? 1);
 }
@@ -320,8 +319,10 @@ const INDEXED: Record<string, number> = { sha256: 64, sha512: 128 };
 function subjectDigests(statement: Statement): string[] {
   const out = new Set<string>();
   for (const s of statement.subject) {
-    for (const [alg, hex] of Object.entries(s.digest)) {
-      if (INDEXED[alg] === hex.length && /^[0-9a-f]+$/.test(hex)) out.add(`${alg}:${hex}`);
+    for (const alg in s.digest) {
+      const hex = s.digest[alg];
+      // Only well-formed digests of the algorithms Custody indexes: a length check, then a hex round trip.
+      if (hex !== undefined && INDEXED[alg] === hex.length && Buffer.from(hex, 'hex').toString('hex') === hex) out.add(`${alg}:${hex}`);
     }
   }
   return [...out];

@@ -1,5 +1,5 @@
 /** Steps: the statement or message is about this artifact, and of the type asked for. */
-import { timingSafeEqual } from 'node:crypto';
+import { bytesEqual } from '../digest.ts';
 import type { Statement } from '../evidence.ts';
 import { reason, type VerifyReason } from './reasons.ts';
 
@@ -9,13 +9,19 @@ export interface ArtifactDigests {
   sha512?: string;
 }
 
-const HEX_LENGTH: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
-const HEX_RE = /^[0-9a-f]+$/;
+const BYTES: Record<string, number> = { sha256: 32, sha512: 64 };
 
-function hexEqual(a: string, b: string): boolean {
-  // Lengths are public (fixed per algorithm); only the content is compared in constant time.
-  if (a.length !== b.length || !HEX_RE.test(a) || !HEX_RE.test(b)) return false;
-  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+/**
+ * Constant-time equality of two hex digests of one algorithm. Hex decoding
+ * stops at the first non-hex character, so anything but exactly the right
+ * number of hex digits decodes short and fails the length check.
+ */
+function hexEqual(alg: 'sha256' | 'sha512', a: string, b: string): boolean {
+  const n = BYTES[alg] ?? 0;
+  if (a.length !== 2 * n || b.length !== 2 * n) return false;
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === n && y.length === n && bytesEqual(x, y);
 }
 
 /**
@@ -29,7 +35,7 @@ function subjectMatches(digest: Record<string, string>, artifact: ArtifactDigest
     const mine = artifact[alg];
     const theirs = digest[alg];
     if (mine === undefined || theirs === undefined) continue;
-    if (theirs.length !== HEX_LENGTH[alg] || !hexEqual(theirs, mine)) return false;
+    if (!hexEqual(alg, theirs, mine)) return false;
     agreed++;
   }
   return agreed > 0;
@@ -48,7 +54,7 @@ export function checkMessageDigest(algorithm: string, digest: Uint8Array, artifa
   const mine = algorithm === 'sha256' ? artifact.sha256 : algorithm === 'sha512' ? artifact.sha512 : undefined;
   if (mine === undefined) return reason('SUBJECT_MISMATCH', `the signature is over a ${algorithm} digest, which Custody does not know for this artifact`);
   const expected = Buffer.from(mine, 'hex');
-  if (expected.length !== digest.length || !timingSafeEqual(expected, digest)) {
+  if (!bytesEqual(expected, digest)) {
     return reason('SUBJECT_MISMATCH', `the signed digest is not the artifact's ${algorithm} digest`);
   }
   return undefined;
