@@ -100,6 +100,21 @@ describe('keyless bundles (certificate + transparency log), against a synthetic 
     assert.deepEqual(codes(verifyEvidence(request(sigstore.dsseBundle(statementAbout({ sha256: a.sha256 }), opts()), a, { predicateType: PREDICATE_TYPES.provenance }))), ['PREDICATE_TYPE_MISMATCH']);
   });
 
+  it('reads v0.1 and v0.2 bundles (x509CertificateChain), and refuses a chain in a v0.3 bundle', () => {
+    const a = randomArtifact();
+    const v3 = sigstore.dsseBundle(statementAbout({ sha256: a.sha256 }), opts());
+    const vm = v3['verificationMaterial'] as { certificate: { rawBytes: string } };
+    const chain = { x509CertificateChain: { certificates: [vm.certificate] } };
+    for (const mediaType of ['application/vnd.dev.sigstore.bundle+json;version=0.1', 'application/vnd.dev.sigstore.bundle+json;version=0.2']) {
+      const old = { ...v3, mediaType, verificationMaterial: { ...vm, certificate: undefined, ...chain } };
+      assert.deepEqual(codes(verifyEvidence(request(old, a))), [], mediaType);
+    }
+    const legacy = { ...v3, mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.3' };
+    assert.deepEqual(codes(verifyEvidence(request(legacy, a))), []);
+    const chainIn3 = { ...v3, verificationMaterial: { ...vm, certificate: undefined, ...chain } };
+    assert.deepEqual(codes(verifyEvidence(request(chainIn3, a))), ['EVIDENCE_MALFORMED']);
+  });
+
   it('loads the Sigstore public-good root shipped in @sigstore/tuf, which does not trust the test CA', () => {
     const seeds = JSON.parse(readFileSync(join(ROOT, 'node_modules', '@sigstore', 'tuf', 'seeds.json'), 'utf8')) as Record<string, { targets: Record<string, string> }>;
     const root = JSON.parse(Buffer.from(Object.values(seeds)[0]!.targets['trusted_root.json']!, 'base64').toString('utf8')) as unknown;

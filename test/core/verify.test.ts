@@ -147,6 +147,17 @@ describe('verification pipeline (keyed)', () => {
     assert.deepEqual(m.signatures.map((s) => s.reasons[0]?.code), [undefined, 'SIGNATURE_INVALID']);
   });
 
+  it('reads the bundle media types of v0.1, v0.2 and v0.3 alike for keyed evidence', async () => {
+    const k = testKey();
+    const a = randomArtifact();
+    const bundle = await attestationBundle(statementAbout({ sha256: a.sha256 }), k.signer);
+    for (const mediaType of ['application/vnd.dev.sigstore.bundle+json;version=0.1', 'application/vnd.dev.sigstore.bundle+json;version=0.2', 'application/vnd.dev.sigstore.bundle+json;version=0.3', 'application/vnd.dev.sigstore.bundle.v0.3+json']) {
+      const r = verifyEvidence(request({ ...bundle, mediaType }, k, a));
+      assert.deepEqual(codes(r), [], mediaType);
+      assert.equal(r.mediaType, mediaType);
+    }
+  });
+
   it('refuses malformed input with the exact code, before any cryptography', async () => {
     const k = testKey();
     const a = randomArtifact();
