@@ -127,7 +127,8 @@ type Evidence = { format: 'bundle'; bundle: ParsedBundle } | { format: 'dsse'; e
 
 /** Size first, then JSON, then the format: a bundle has a media type, a bare DSSE envelope a payloadType. */
 export function parseInput(input: Uint8Array | string, maxBytes: number): Parsed<Evidence> {
-  const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.byteLength;
+  // A UTF-16 code unit is 1 to 3 UTF-8 bytes: count exactly only when the bounds do not decide.
+  const size = typeof input === 'string' ? (input.length * 3 <= maxBytes ? input.length : Buffer.byteLength(input, 'utf8')) : input.byteLength;
   if (size > maxBytes) return fail('EVIDENCE_TOO_LARGE', `the evidence is ${size} bytes, over the ${maxBytes}-byte limit`);
   let value: unknown;
   try {
@@ -321,11 +322,19 @@ function subjectDigests(statement: Statement): string[] {
   for (const s of statement.subject) {
     for (const alg in s.digest) {
       const hex = s.digest[alg];
-      // Only well-formed digests of the algorithms Custody indexes: a length check, then a hex round trip.
-      if (hex !== undefined && INDEXED[alg] === hex.length && Buffer.from(hex, 'hex').toString('hex') === hex) out.add(`${alg}:${hex}`);
+      // Only well-formed digests of the algorithms Custody indexes.
+      if (hex !== undefined && INDEXED[alg] === hex.length && isLowerHex(hex)) out.add(`${alg}:${hex}`);
     }
   }
   return [...out];
+}
+
+function isLowerHex(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
 }
 
 export type { VerifyCode };
