@@ -55,7 +55,7 @@ export function registerVerify(r: Registrar): void {
         return {
           json,
           human: result.ok
-            ? `Verified OK\n  ${result.kind ?? ''}${result.predicateType ? ` ${result.predicateType}` : ''} signed by ${who}${result.signedAt ? ` at ${result.signedAt}` : ''}`
+            ? `Verified OK\n  ${result.kind ?? ''}${result.predicateType ? ` ${result.predicateType}` : ''} signed by ${who}${result.certificate && result.signedAt ? ` at ${result.signedAt} (transparency log)` : ''}`
             : `Verification failed\n${result.reasons.map((x) => `  ${x.code}: ${x.message}`).join('\n')}`,
           exitCode: result.ok ? 0 : 1,
         };
