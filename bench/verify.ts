@@ -49,7 +49,11 @@ function provenance(run: number): Record<string, unknown> {
     runDetails: {
       builder: { id: 'https://github.com/actions/runner/github-hosted' },
       metadata: { invocationId: `${repo}/actions/runs/${9_000_000_000 + run}/attempts/1`, startedOn: '2026-03-01T12:00:00Z', finishedOn: '2026-03-01T12:04:31Z' },
-      byproducts: [{ name: 'sbom.spdx.json', digest: { sha256: createHash('sha256').update(`sbom${run}`).digest('hex') } }],
+      byproducts: [
+        { name: 'sbom.spdx.json', digest: { sha256: createHash('sha256').update(`sbom${run}`).digest('hex') } },
+        { name: 'test-results.xml', digest: { sha256: createHash('sha256').update(`tests${run}`).digest('hex') } },
+        { name: 'coverage.lcov', digest: { sha256: createHash('sha256').update(`cov${run}`).digest('hex') } },
+      ],
     },
   };
 }
