@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { addArtifact, listArtifacts } from '../app/artifacts.ts';
 import { initWorkspace, openWorkspace, type Context } from '../app/workspace.ts';
 import { CustodyError } from '../core/errors.ts';
+import { EVIDENCE_STEPS } from './demo-evidence.ts';
 import { shortDigest, table } from './output.ts';
 
 /** One step of the guided demo: a title, what it does, and what it shows. */
@@ -63,6 +64,7 @@ export const STEPS: DemoStep[] = [
       )}`;
     },
   },
+  ...EVIDENCE_STEPS,
 ];
 
 export interface DemoRun {

@@ -5,13 +5,15 @@ import { registerDemo } from './commands/demo.ts';
 import { registerInit } from './commands/init.ts';
 import { registerKey } from './commands/key.ts';
 import { registerServer } from './commands/server.ts';
+import { registerSign } from './commands/sign.ts';
 import { registerToken } from './commands/token.ts';
+import { registerVerify } from './commands/verify.ts';
 import { registerWhoami } from './commands/whoami.ts';
 import { emit, emitError, type GlobalOptions, type Streams } from './output.ts';
 import { addGlobalOptions, newProgram, type Action, type Registrar } from './program.ts';
 import { VERSION } from './version.ts';
 
-const REGISTER = [registerInit, registerArtifact, registerKey, registerToken, registerWhoami, registerServer, registerDemo];
+const REGISTER = [registerInit, registerArtifact, registerKey, registerSign, registerVerify, registerToken, registerWhoami, registerServer, registerDemo];
 
 export interface Cli {
   program: Command;

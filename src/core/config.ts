@@ -116,6 +116,11 @@ export const ConfigSchema = z
     store: StoreSchema.prefault({}),
     limits: LimitsSchema.prefault({}),
     log: LogSchema,
+    trustedRoot: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Sigstore trusted root JSON for keyless evidence (a path, relative to the workspace); default: the public-good root shipped in @sigstore/tuf.'),
     requireSignedPolicies: z.boolean().default(true).describe('Use only published, signature-verified policy versions.'),
     environments: z.record(z.string(), z.unknown()).default({}).describe('The promotion graph: see the policy documentation.'),
     server: ServerSchema.prefault({}),

@@ -4,6 +4,7 @@
  */
 import type { Artifact } from './artifact.ts';
 import type { DigestString } from './digest.ts';
+import type { StoredEvidence } from './evidence.ts';
 import type { KeyAlgorithm, KeyRecord } from './key.ts';
 import type { ApiTokenRecord } from './token.ts';
 
@@ -28,6 +29,7 @@ export interface Tx {
   keys: KeyRepository;
   log: LogRepository;
   tokens: TokenRepository;
+  evidence: EvidenceRepository;
 }
 
 export interface ArtifactFilter {
@@ -73,6 +75,16 @@ export interface TokenRepository {
   insert(token: ApiTokenRecord): Promise<void>;
   /** Marks the token revoked; returns false when it was already revoked (or does not exist). */
   revoke(id: string, at: string, by: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------- evidence
+
+export interface EvidenceRepository {
+  byDigest(digest: DigestString): Promise<StoredEvidence | undefined>;
+  /** Stores evidence and indexes it under each of its subjects. */
+  insert(evidence: StoredEvidence): Promise<void>;
+  /** Evidence about any of these digests (`alg:hex`), optionally of one predicate type, oldest first. */
+  forSubjects(digests: readonly string[], predicateType?: string): Promise<StoredEvidence[]>;
 }
 
 // ---------------------------------------------------------------- log

@@ -68,9 +68,39 @@ CREATE TABLE api_tokens (
 CREATE INDEX api_tokens_identity ON api_tokens (identity);
 `;
 
+// Evidence (signatures and attestations) as the exact JSON text received or
+// produced, bounded by limits.evidenceBytes, and indexed by every digest it is about.
+const evidenceSql = (bigint: string) => `
+CREATE TABLE evidence (
+  digest          TEXT PRIMARY KEY,
+  kind            TEXT NOT NULL,
+  format          TEXT NOT NULL,
+  media_type      TEXT,
+  predicate_type  TEXT,
+  signers         TEXT NOT NULL,
+  signed_at       TEXT NOT NULL,
+  stored_at       TEXT NOT NULL,
+  stored_by       TEXT NOT NULL,
+  source          TEXT NOT NULL,
+  expect          TEXT,
+  subjects        TEXT NOT NULL,
+  size            ${bigint} NOT NULL,
+  body            TEXT NOT NULL
+);
+CREATE TABLE evidence_subjects (
+  subject         TEXT NOT NULL,
+  evidence        TEXT NOT NULL REFERENCES evidence (digest),
+  predicate_type  TEXT,
+  PRIMARY KEY (subject, evidence)
+);
+CREATE INDEX evidence_subjects_type ON evidence_subjects (subject, predicate_type);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },
   { version: 2, name: 'keys-and-log', sqlite: keysSql('BLOB'), postgres: keysSql('BYTEA') },
+  // 30–39: evidence.
+  { version: 30, name: 'evidence', sqlite: evidenceSql('INTEGER'), postgres: evidenceSql('BIGINT') },
   // 50–59: the server (API tokens).
   { version: 50, name: 'api-tokens', sqlite: apiTokensSql, postgres: apiTokensSql },
-];
+].sort((a, b) => a.version - b.version);

@@ -1,5 +1,6 @@
 import type { Tx } from '../../core/ports.ts';
 import { artifactRepository } from './artifacts.ts';
+import { evidenceRepository } from './evidence.ts';
 import type { SqlExecutor } from './executor.ts';
 import { keyRepository } from './keys.ts';
 import { logRepository } from './log.ts';
@@ -12,5 +13,6 @@ export function bindTx(db: SqlExecutor): Tx {
     keys: keyRepository(db),
     log: logRepository(db),
     tokens: tokenRepository(db),
+    evidence: evidenceRepository(db),
   };
 }
