@@ -80,6 +80,7 @@ export const ERROR_CODES = {
   EVIDENCE_INVALID: 'input',
   EVIDENCE_NOT_FOUND: 'not-found',
   PREDICATE_INVALID: 'input',
+  TRUSTED_ROOT_INVALID: 'input',
   VERIFY_FAILED: 'denied',
   // log
   LOG_TAMPERED: 'denied',
