@@ -3,11 +3,12 @@ import { CustodyError } from '../core/errors.ts';
 import { registerArtifact } from './commands/artifact.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerInit } from './commands/init.ts';
+import { registerKey } from './commands/key.ts';
 import { emit, emitError, type GlobalOptions, type Streams } from './output.ts';
 import { addGlobalOptions, newProgram, type Action, type Registrar } from './program.ts';
 import { VERSION } from './version.ts';
 
-const REGISTER = [registerInit, registerArtifact, registerDemo];
+const REGISTER = [registerInit, registerArtifact, registerKey, registerDemo];
 
 export interface Cli {
   program: Command;
