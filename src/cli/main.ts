@@ -2,13 +2,15 @@ import { CommanderError, type Command } from 'commander';
 import { CustodyError } from '../core/errors.ts';
 import { registerArtifact } from './commands/artifact.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerException } from './commands/exception.ts';
 import { registerInit } from './commands/init.ts';
+import { registerPolicy } from './commands/policy.ts';
 import { registerKey } from './commands/key.ts';
 import { emit, emitError, type GlobalOptions, type Streams } from './output.ts';
 import { addGlobalOptions, newProgram, type Action, type Registrar } from './program.ts';
 import { VERSION } from './version.ts';
 
-const REGISTER = [registerInit, registerArtifact, registerKey, registerDemo];
+const REGISTER = [registerInit, registerArtifact, registerKey, registerPolicy, registerException, registerDemo];
 
 export interface Cli {
   program: Command;

@@ -5,6 +5,7 @@
 import type { Artifact } from './artifact.ts';
 import type { DigestString } from './digest.ts';
 import type { KeyAlgorithm, KeyRecord } from './key.ts';
+import type { PolicyException } from './policy/types.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -26,6 +27,8 @@ export interface Tx {
   artifacts: ArtifactRepository;
   keys: KeyRepository;
   log: LogRepository;
+  policies: PolicyRepository;
+  exceptions: ExceptionRepository;
 }
 
 export interface ArtifactFilter {
@@ -62,6 +65,43 @@ export interface KeyRepository {
 export type PrivateKeyRef =
   | { backend: 'file'; path: string }
   | { backend: 'pkcs11'; module: string; slot: number; tokenLabel?: string; objectId: string; pinEnv: string };
+
+// ---------------------------------------------------------------- policies
+
+export interface PolicyVersionSummary {
+  version: number;
+  setDigest: string;
+  keyid: string;
+  publishedAt: string;
+  publishedBy: string;
+}
+
+export interface PolicyVersionRecord extends PolicyVersionSummary {
+  /** The Sigstore bundle (DSSE) as JSON text, verified again every time it is used. */
+  bundle: string;
+}
+
+export interface PolicyRepository {
+  latest(): Promise<PolicyVersionRecord | undefined>;
+  byVersion(version: number): Promise<PolicyVersionRecord | undefined>;
+  /** Newest first, without the bundles. */
+  list(): Promise<PolicyVersionSummary[]>;
+  insert(record: PolicyVersionRecord): Promise<void>;
+}
+
+export interface ExceptionFilter {
+  environment?: string;
+  /** Only those expiring after this instant (RFC 3339). */
+  unexpiredAt?: string;
+}
+
+export interface ExceptionRepository {
+  byId(id: string): Promise<PolicyException | undefined>;
+  /** Newest first. */
+  list(filter?: ExceptionFilter): Promise<PolicyException[]>;
+  insert(exception: PolicyException): Promise<void>;
+  update(exception: PolicyException): Promise<void>;
+}
 
 // ---------------------------------------------------------------- log
 

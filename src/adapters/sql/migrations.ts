@@ -49,7 +49,28 @@ CREATE TABLE log_entries (
 CREATE INDEX log_entries_subject ON log_entries (subject);
 `;
 
+// Policy versions and exceptions (versions 40–49 belong to the policy work).
+const policiesSql = `
+CREATE TABLE policy_versions (
+  version       INTEGER PRIMARY KEY,
+  set_digest    TEXT NOT NULL,
+  bundle        TEXT NOT NULL,
+  keyid         TEXT NOT NULL,
+  published_at  TEXT NOT NULL,
+  published_by  TEXT NOT NULL
+);
+CREATE TABLE policy_exceptions (
+  id           TEXT PRIMARY KEY,
+  environment  TEXT NOT NULL,
+  record       TEXT NOT NULL,
+  expires_at   TEXT NOT NULL,
+  created_at   TEXT NOT NULL
+);
+CREATE INDEX policy_exceptions_env ON policy_exceptions (environment, expires_at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },
   { version: 2, name: 'keys-and-log', sqlite: keysSql('BLOB'), postgres: keysSql('BYTEA') },
+  { version: 40, name: 'policies', sqlite: policiesSql, postgres: policiesSql },
 ];

@@ -3,6 +3,7 @@ import { artifactRepository } from './artifacts.ts';
 import type { SqlExecutor } from './executor.ts';
 import { keyRepository } from './keys.ts';
 import { logRepository } from './log.ts';
+import { exceptionRepository, policyRepository } from './policies.ts';
 
 /** Binds every repository to one executor: one transaction, one set of repositories. */
 export function bindTx(db: SqlExecutor): Tx {
@@ -10,5 +11,7 @@ export function bindTx(db: SqlExecutor): Tx {
     artifacts: artifactRepository(db),
     keys: keyRepository(db),
     log: logRepository(db),
+    policies: policyRepository(db),
+    exceptions: exceptionRepository(db),
   };
 }

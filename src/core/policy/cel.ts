@@ -151,7 +151,7 @@ export function compileCel(source: string, variables: readonly string[], limits:
         return;
     }
   };
-  visit(parsed.expr as unknown as ExprNode, new Set(), 0, 0);
+  visit(parsed.expr, new Set(), 0, 0);
   if (problem) return { ok: false, error: problem };
   let planned: ReturnType<typeof plan>;
   try {
@@ -190,7 +190,7 @@ export function compileCel(source: string, variables: readonly string[], limits:
 export function isConjunctionOf(after: string, before: string): boolean {
   try {
     const target = unparse(parse(before));
-    const stack: ExprNode[] = [parse(after).expr as unknown as ExprNode];
+    const stack: ExprNode[] = [parse(after).expr];
     while (stack.length > 0) {
       const node = stack.pop() as ExprNode;
       if (unparse(node as never) === target) return true;

@@ -7,7 +7,7 @@ import { positionOf, type SourceProblem } from '../yaml.ts';
 import { parseDuration } from '../time.ts';
 import { compileCel, DEFAULT_CEL_LIMITS, INPUT_VARIABLES, WHERE_VARIABLES, type CelLimits, type CelProgram } from './cel.ts';
 import { compilePattern, type Pattern } from './match.ts';
-import { policyDigest, type GateOrigin, type ResolvedPolicy } from './resolve.ts';
+import { policyDigest, type GateOrigin, type NamedGate, type ResolvedPolicy } from './resolve.ts';
 import type { ApproverSpec, Gate, SignerSpec } from './schema.ts';
 import { signerText } from './tighten.ts';
 import type { DecisionPolicyRef } from './types.ts';
@@ -72,8 +72,8 @@ export function compilePolicy(resolved: ResolvedPolicy, meta: CompileMeta = {}):
   const limits = meta.celLimits ?? DEFAULT_CEL_LIMITS;
   const problems: SourceProblem[] = [];
   const programs = new Map<string, CelProgram>();
-  const compileGates = (gates: Record<string, Gate>, scope: string): CompiledGate[] =>
-    Object.entries(gates).map(([name, gate]) => {
+  const compileGates = (gates: readonly NamedGate[], scope: string): CompiledGate[] =>
+    gates.map(({ name, ...gate }) => {
       const compiled: CompiledGate = { name, gate, requirement: requirementOf(gate) };
       const source = gate.kind === 'require' ? gate.require.where : gate.kind === 'rule' ? gate.rule.expr : undefined;
       if (source !== undefined) {

@@ -120,8 +120,12 @@ function evaluateGate(g: CompiledGate, input: PolicyInput, nowMs: number, kind: 
   switch (g.gate.kind) {
     case 'require':
       return { ...base, ...evaluateRequire(g, input, cel) };
-    case 'from':
-      return { ...base, ...evaluateFrom(g, input, nowMs) };
+    case 'from': {
+      // Sources left to custody.yaml are known only now.
+      const f = g.gate.from;
+      const requirement = f.environments !== undefined ? g.requirement : `promoted from ${input.environment.from.join(' or ') || 'a source environment (none defined)'}${f.soak === undefined ? '' : `, at least ${f.soak} ago`}`;
+      return { ...base, requirement, ...evaluateFrom(g, input, nowMs) };
+    }
     case 'approvals':
       return { ...base, ...evaluateApprovals(g, input, nowMs) };
     case 'freeze': {

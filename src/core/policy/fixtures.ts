@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../canonical.ts';
 import type { DigestString } from '../digest.ts';
 import type { EvidenceItem, SignatureCheck } from '../evidence.ts';
-import type { Role } from '../identity.ts';
 import type { CompiledPolicy } from './compile.ts';
 import { evaluate } from './engine.ts';
 import type { ParsedTest } from './resolve.ts';
@@ -79,7 +78,7 @@ export function fixtureInput(c: CaseInput, environment: string, from: readonly s
       createdAt: x.createdAt ?? approvedAt,
       expiresAt: x.expiresAt,
       approvedBy: x.approvedBy,
-      approverRoles: (x.approverRoles ?? ['approver']) as Role[],
+      approverRoles: x.approverRoles ?? ['approver'],
       approvedAt,
       revokedAt: x.revokedAt ?? null,
       revokedBy: x.revokedAt === undefined ? null : 'fixture',

@@ -40,6 +40,8 @@ export interface PolicySource {
   text: string;
 }
 
+export type NamedGate = Gate & { name: string };
+
 export interface ResolvedFastTrack {
   description?: string;
   identities?: string[];
@@ -65,8 +67,9 @@ export interface ResolvedPolicy {
   params: Record<string, unknown>;
   tierLabel: string;
   unknownTier: 'deny' | 'base';
-  gates: Record<string, Gate>;
-  tiers: Record<string, { description?: string; gates: Record<string, Gate> }>;
+  /** In the order they were written (templates first): signed JSON sorts keys, lists keep order. */
+  gates: NamedGate[];
+  tiers: Record<string, { description?: string; gates: NamedGate[] }>;
   fastTrack: Record<string, ResolvedFastTrack>;
   exceptions: { maxDuration: string; approvers: ApproverSpec[] };
   loosened: Loosening[];
@@ -87,7 +90,7 @@ export interface ParsedTest {
 
 export interface ResolveResult {
   policies: Record<string, ResolvedPolicy>;
-  /** `<policy>/<scope>/<gate>/<field>` → where that field was written. */
+  /** `<policy>/<scope>/<gate>` → where its CEL was written; with `#gate`, where the gate was. */
   origins: Map<string, GateOrigin>;
   tests: ParsedTest[];
   problems: SourceProblem[];
@@ -388,7 +391,7 @@ function mergeSource(base: GateSource, over: GateSource): GateSource {
   if (!bk || !ok || bk !== ok) return over;
   const merged = { ...(base[bk] as object), ...(over[ok] as object) };
   const description = over.description ?? base.description;
-  return { ...(description === undefined ? {} : { description }), [bk]: merged } as GateSource;
+  return { ...(description === undefined ? {} : { description }), [bk]: merged };
 }
 
 function mergeGates(
@@ -455,8 +458,8 @@ function fullGate(src: GateSource): Gate | undefined {
 
 function finish(name: string, loaded: Loaded<PolicyDoc>, layer: Layer, problems: SourceProblem[], warnings: SourceProblem[], origins: Map<string, GateOrigin>): ResolvedPolicy | undefined {
   const before = problems.length;
-  const check = (entries: ReadonlyMap<string, Entry>, scope: string): Record<string, Gate> => {
-    const out: Record<string, Gate> = {};
+  const check = (entries: ReadonlyMap<string, Entry>, scope: string): NamedGate[] => {
+    const out: NamedGate[] = [];
     for (const [g, e] of entries) {
       const { loosen: _loosen, remove: _remove, ...rest } = e.source;
       const r = checkYamlValue(e.origin.parsed as ParsedYaml<unknown>, GateSchema, e.origin.file, e.origin.path, rest);
@@ -471,7 +474,8 @@ function finish(name: string, loaded: Loaded<PolicyDoc>, layer: Layer, problems:
           problems.push({ file: e.origin.file, ...positionOf(e.origin.parsed, path), path: path.join('.'), message: `${path.join('.')}: ${fp.message}` });
         }
       }
-      out[g] = gate;
+      out.push({ name: g, ...gate });
+      origins.set(`${name}/${scope}/${g}#gate`, e.origin);
       if (e.celOrigin) origins.set(`${name}/${scope}/${g}`, e.celOrigin);
     }
     return out;
@@ -497,14 +501,14 @@ function finish(name: string, loaded: Loaded<PolicyDoc>, layer: Layer, problems:
     warnings.push(...scratchWarnings.map(relocate));
     tiers[tier] = { ...(t.description === undefined ? {} : { description: t.description }), gates: check(effective, `tiers.${tier}`) };
   }
-  const allGates = new Set([...Object.keys(gates), ...Object.values(tiers).flatMap((t) => Object.keys(t.gates))]);
+  const allGates = new Set([...gates, ...Object.values(tiers).flatMap((t) => t.gates)].map((g) => g.name));
   const fastTrack: Record<string, ResolvedFastTrack> = {};
   for (const [ft, { value, origin }] of layer.fastTrack) {
     for (const [i, g] of value.relax.entries()) {
       const path = [...origin.path, 'relax', i];
       const at = (message: string) => problems.push({ file: origin.file, ...positionOf(origin.parsed, path), path: path.join('.'), message: `${path.join('.')}: ${message}` });
       if (!allGates.has(g)) at(`relaxes "${g}", which is not a gate of policy "${name}"`);
-      const kinds = [gates[g], ...Object.values(tiers).map((t) => t.gates[g])].filter((x): x is Gate => x !== undefined).map((x) => x.kind);
+      const kinds = [...gates, ...Object.values(tiers).flatMap((t) => t.gates)].filter((x) => x.name === g).map((x) => x.kind);
       if (kinds.includes('freeze')) at(`a fast-track cannot relax the freeze gate "${g}": only an exception overrides a freeze`);
     }
     fastTrack[ft] = value;
@@ -565,7 +569,9 @@ function substitute(v: unknown, params: Record<string, unknown>, lenient: boolea
       return x.replace(PLACEHOLDER, (m, name: string) => {
         used.push({ name, path: p });
         const val = params[name];
-        return val === undefined ? (lenient ? 'x' : m) : Array.isArray(val) ? val.join(',') : String(val as string | number | boolean);
+        if (val === undefined) return lenient ? 'x' : m;
+        if (Array.isArray(val)) return val.join(',');
+        return typeof val === 'string' || typeof val === 'number' || typeof val === 'boolean' ? String(val) : JSON.stringify(val);
       });
     }
     if (Array.isArray(x)) return x.map((e, i) => walk(e, [...p, i])).filter((e) => e !== DROP);
