@@ -39,7 +39,7 @@ import {
 import { compilePattern } from '../core/policy/match.ts';
 import { isKnownPredicateType as isIntotoPredicateType } from '../core/intoto.ts';
 import type { LogEntry, Signer, Tx } from '../core/ports.ts';
-import { positionOf, type SourceProblem } from '../core/yaml.ts';
+import { keyPositionOf, type SourceProblem } from '../core/yaml.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
 import { evidenceFor as defaultEvidenceFor } from './evidence.ts';
@@ -110,7 +110,7 @@ export async function checkPolicies(path: string, options: { maxBytes: number; c
   const problems = [...set.problems];
   const gateAt = (policy: string, scope: string, gate: string): Pick<SourceProblem, 'file' | 'line' | 'col' | 'path'> => {
     const o = set.result.origins.get(`${policy}/${scope}/${gate}#gate`);
-    return o ? { file: o.file, ...positionOf(o.parsed, o.path), path: o.path.join('.') } : { file: `policy ${policy}`, line: 1, col: 1, path: '' };
+    return o ? { file: o.file, ...keyPositionOf(o.parsed, o.path), path: o.path.join('.') } : { file: `policy ${policy}`, line: 1, col: 1, path: '' };
   };
   const keyNames = options.ctx ? new Set((await options.ctx.store.read((tx) => tx.keys.list())).map((k) => k.name)) : undefined;
   const missingKeys = new Map<string, { at: Pick<SourceProblem, 'file' | 'line' | 'col' | 'path'>; uses: Set<string> }>();

@@ -108,6 +108,15 @@ export function formatProblem(p: SourceProblem): string {
   return `${p.file}:${p.line}:${p.col}: ${p.message}`;
 }
 
+/** Where the key naming the node at `path` starts (for "this gate", rather than its body). */
+export function keyPositionOf(parsed: Pick<ParsedYaml<unknown>, 'doc' | 'lines'>, path: (string | number)[]): { line: number; col: number } {
+  const last = path.at(-1);
+  const offset = typeof last === 'string' ? locateKey(parsed.doc, path.slice(0, -1), last) : locate(parsed.doc, path);
+  if (offset === undefined) return { line: 1, col: 1 };
+  const p = parsed.lines.linePos(offset);
+  return { line: p.line, col: p.col };
+}
+
 /** Offset of the deepest node that exists along `path` (unknown keys point at their parent). */
 function locate(doc: Document, path: (string | number)[]): number | undefined {
   for (let n = path.length; n >= 0; n--) {

@@ -3,11 +3,12 @@
  *
  * An expression is compiled once per policy version: parsed, checked against
  * static limits (size, nesting, AST nodes, comprehension depth), checked for
- * unknown variables and functions, then planned. At evaluation a cost estimate
- * (AST nodes times the sizes of the largest lists it could iterate, to the power
- * of its comprehension nesting) is compared with a limit before anything runs,
- * and any runtime error or non-boolean result fails closed with the error as
- * the reason. Regular expressions run on RE2 semantics, in linear time.
+ * unknown variables and functions, then planned. Neither CEL library meters
+ * evaluation, so Custody does: when a static estimate (AST nodes times the
+ * largest input list, to the power of the macro nesting) exceeds the cost
+ * limit, the expression runs over metered views of the input that stop it
+ * after that many reads. Any runtime error, a stop, or a non-boolean result
+ * fails closed with the reason. Regular expressions are RE2: linear time.
  */
 import { celEnv, isCelError, parse, plan, unparse, type CelInput } from '@bufbuild/cel';
 
@@ -19,7 +20,12 @@ export interface CelLimits {
   maxAstNodes: number;
   /** Macros (exists, all, map, filter, exists_one) nested inside each other. */
   maxComprehensionDepth: number;
-  /** Estimated evaluation steps allowed for one evaluation. */
+  /**
+   * Evaluation steps allowed for one evaluation. When the static estimate (AST
+   * nodes × the largest input list to the power of the macro nesting) stays
+   * below it, the expression runs as is; otherwise it runs over metered input
+   * and stops, failing closed, after this many element and field reads.
+   */
   maxCost: number;
   /** Deepest input value exposed to CEL. */
   maxInputDepth: number;
@@ -30,7 +36,7 @@ export const DEFAULT_CEL_LIMITS: CelLimits = {
   maxNesting: 32,
   maxAstNodes: 500,
   maxComprehensionDepth: 3,
-  maxCost: 10_000_000,
+  maxCost: 1_000_000,
   maxInputDepth: 64,
 };
 
@@ -93,6 +99,7 @@ export function compileCel(source: string, variables: readonly string[], limits:
   const declared = new Set(variables);
   let nodes = 0;
   let comprehensionDepth = 0;
+  let longestLiteral = 1;
   let problem: CelCompileError | undefined;
   const visit = (node: ExprNode, scope: ReadonlySet<string>, depth: number, comprehensions: number): void => {
     if (problem) return;
@@ -124,9 +131,12 @@ export function compileCel(source: string, variables: readonly string[], limits:
         for (const a of v.args) visit(a, scope, depth + 1, comprehensions);
         return;
       }
-      case 'listExpr':
-        for (const e of (k.value as { elements: ExprNode[] }).elements) visit(e, scope, depth + 1, comprehensions);
+      case 'listExpr': {
+        const elements = (k.value as { elements: ExprNode[] }).elements;
+        longestLiteral = Math.max(longestLiteral, elements.length);
+        for (const e of elements) visit(e, scope, depth + 1, comprehensions);
         return;
+      }
       case 'structExpr': {
         const v = k.value as { messageName: string; entries: { keyKind: { case: string | undefined; value?: unknown }; value?: ExprNode }[] };
         if (v.messageName !== '') return void (problem = { message: `message construction (${v.messageName}) is not available in policies`, ...at(node) });
@@ -153,6 +163,10 @@ export function compileCel(source: string, variables: readonly string[], limits:
   };
   visit(parsed.expr, new Set(), 0, 0);
   if (problem) return { ok: false, error: problem };
+  // Macros over list literals are not metered (they read no input): bound them here.
+  if (estimateCost(nodes, comprehensionDepth, longestLiteral) > limits.maxCost) {
+    return fail(`macros nested ${comprehensionDepth} deep over list literals of ${longestLiteral} elements could take more than ${limits.maxCost} steps`);
+  }
   let planned: ReturnType<typeof plan>;
   try {
     planned = plan(env, parsed);
@@ -165,16 +179,16 @@ export function compileCel(source: string, variables: readonly string[], limits:
     comprehensionDepth,
     run(bindings, input) {
       if (input.tooDeep) return { ok: false, error: `the input nests deeper than ${limits.maxInputDepth} levels; not evaluated` };
-      const cost = estimateCost(nodes, comprehensionDepth, input.largest);
-      if (cost > limits.maxCost) {
-        return { ok: false, error: `estimated cost ${cost.toExponential(1)} exceeds the limit of ${limits.maxCost.toExponential(0)} (macros nested ${comprehensionDepth} deep over lists of up to ${input.largest[0] ?? 0} items); not evaluated` };
-      }
+      const estimate = estimateCost(nodes, comprehensionDepth, input.largest[0] ?? 1);
+      const meter = estimate > limits.maxCost ? { left: limits.maxCost } : undefined;
       let r: unknown;
       try {
-        r = planned(bindings as Record<string, CelInput>);
+        r = planned((meter ? metered(bindings, meter) : bindings) as Record<string, CelInput>);
       } catch (e) {
+        if (meter && meter.left < 0) return stopped(limits.maxCost);
         return { ok: false, error: `evaluation error: ${errorText(e)}` };
       }
+      if (meter && meter.left < 0) return stopped(limits.maxCost);
       if (isCelError(r)) return { ok: false, error: `evaluation error: ${r.message}` };
       if (typeof r !== 'boolean') return { ok: false, error: `the expression returned ${describe(r)}, not a bool` };
       return { ok: true, value: r };
@@ -214,10 +228,90 @@ export function newInputStats(): CelInputStats {
   return { largest: [], tooDeep: false };
 }
 
-function estimateCost(nodes: number, depth: number, largest: readonly number[]): number {
-  let cost = nodes;
-  for (let i = 0; i < depth; i++) cost *= Math.max(1, largest[i] ?? 1);
-  return cost;
+function estimateCost(nodes: number, depth: number, largest: number): number {
+  return nodes * Math.max(1, largest) ** depth;
+}
+
+function stopped(max: number): CelOutcome {
+  return { ok: false, error: `evaluation stopped after ${max} reads of the input: the cost limit (macros over large lists); not evaluated to the end` };
+}
+
+class MeterExhausted extends RangeError {}
+
+interface Meter {
+  left: number;
+}
+
+/**
+ * Views of converted input that count every element and field read, and stop
+ * the evaluation (by throwing out of the CEL evaluator) when the budget is
+ * spent. Wrapping is lazy: only what the expression touches is wrapped.
+ */
+function metered(bindings: CelBindings, meter: Meter): CelBindings {
+  const out: CelBindings = {};
+  for (const k of Object.keys(bindings)) out[k] = meterValue(bindings[k], meter);
+  return out;
+}
+
+function spend(meter: Meter): void {
+  if (--meter.left < 0) throw new MeterExhausted('cost limit');
+}
+
+function meterValue(v: unknown, meter: Meter): unknown {
+  if (Array.isArray(v)) {
+    return new Proxy(v, {
+      get(target, p, receiver) {
+        if (typeof p === 'string' && p !== '' && p.charCodeAt(0) >= 48 && p.charCodeAt(0) <= 57) {
+          spend(meter);
+          return meterValue(Reflect.get(target, p, receiver), meter);
+        }
+        return Reflect.get(target, p, receiver) as unknown;
+      },
+    });
+  }
+  if (v instanceof Map) return new MeteredMap(v as Map<unknown, unknown>, meter);
+  return v;
+}
+
+/** A read-only Map view that meters reads; CEL reads maps only through these methods. */
+class MeteredMap extends Map<unknown, unknown> {
+  readonly #inner: Map<unknown, unknown>;
+  readonly #meter: Meter;
+  constructor(inner: Map<unknown, unknown>, meter: Meter) {
+    super();
+    this.#inner = inner;
+    this.#meter = meter;
+  }
+  override get size(): number {
+    return this.#inner.size;
+  }
+  override get(key: unknown): unknown {
+    spend(this.#meter);
+    return meterValue(this.#inner.get(key), this.#meter);
+  }
+  override has(key: unknown): boolean {
+    spend(this.#meter);
+    return this.#inner.has(key);
+  }
+  override keys(): MapIterator<unknown> {
+    return this.#inner.keys();
+  }
+  override *entries(): MapIterator<[unknown, unknown]> {
+    for (const [k, v] of this.#inner) {
+      spend(this.#meter);
+      yield [k, meterValue(v, this.#meter)];
+    }
+  }
+  override *values(): MapIterator<unknown> {
+    for (const [, v] of this.entries()) yield v;
+    return undefined;
+  }
+  override forEach(cb: (value: unknown, key: unknown, map: Map<unknown, unknown>) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this);
+  }
+  override [Symbol.iterator](): MapIterator<[unknown, unknown]> {
+    return this.entries();
+  }
 }
 
 function noteSize(stats: CelInputStats, n: number, limit: number): void {

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../canonical.ts';
-import { checkYamlValue, parseYamlValue, positionOf, DEFAULT_YAML_LIMITS, type ParsedYaml, type SourceProblem, type YamlLimits } from '../yaml.ts';
+import { checkYamlValue, keyPositionOf, parseYamlValue, positionOf, DEFAULT_YAML_LIMITS, type ParsedYaml, type SourceProblem, type YamlLimits } from '../yaml.ts';
 import { freezeProblems } from './freeze.ts';
 import {
   DocumentHeaderSchema,
@@ -251,6 +251,7 @@ function resolveLayer(
 ): Layer | undefined {
   const { file, parsed } = loaded;
   const at = (path: (string | number)[], message: string): SourceProblem => ({ file, ...positionOf(parsed, path), path: path.join('.'), message });
+  const atKey = (path: (string | number)[], message: string): SourceProblem => ({ file, ...keyPositionOf(parsed, path), path: path.join('.'), message });
   // Substitute this document's own parameters (templates only), then re-check it with real values.
   let doc = loaded.doc;
   if (doc.kind === 'Template') {
@@ -346,9 +347,9 @@ function resolveLayer(
     const relaxesInherited = inherited ? f.relax.filter((g) => base.gates.has(g) || [...base.tiers.values()].some((t) => t.gates.has(g))) : [];
     if (relaxesInherited.length > 0) {
       const changes = [`fast-track ${name} relaxes inherited gates ${relaxesInherited.join(', ')}`];
-      if (!f.loosen) problems.push(at(['fastTrack', name], `fastTrack.${name}: ${changes[0]}; mark it with loosen: { reason: … } if that is intended`));
+      if (!f.loosen) problems.push(atKey(['fastTrack', name], `fastTrack.${name}: ${changes[0]}; mark it with loosen: { reason: … } if that is intended`));
       else {
-        warnings.push(at(['fastTrack', name], `fastTrack.${name}: loosened: ${changes[0]} (${f.loosen.reason})`));
+        warnings.push(atKey(['fastTrack', name], `fastTrack.${name}: loosened: ${changes[0]} (${f.loosen.reason})`));
         loosened.push({ scope: 'fastTrack', gate: name, changes, reason: f.loosen.reason });
       }
     }
@@ -369,7 +370,7 @@ function resolveLayer(
   }
   const unknownTier = doc.unknownTier ?? base.unknownTier;
   if (inherited && base.unknownTier === 'deny' && unknownTier === 'base') {
-    warnings.push(at(['unknownTier'], 'unknownTier: loosened from deny to base: artifacts with an unknown tier get the base gates'));
+    warnings.push(atKey(['unknownTier'], 'unknownTier: loosened from deny to base: artifacts with an unknown tier get the base gates'));
     loosened.push({ scope: 'policy', gate: 'unknownTier', changes: ['unknown tiers get the base gates instead of being denied'], reason: 'unknownTier: base' });
   }
 
@@ -407,7 +408,7 @@ function mergeGates(
   const out = new Map(base);
   for (const [name, src] of Object.entries(overlay)) {
     const origin: GateOrigin = { ...where, path: [...where.path, name] };
-    const at = (message: string): SourceProblem => ({ file: origin.file, ...positionOf(origin.parsed, origin.path), path: origin.path.join('.'), message });
+    const at = (message: string): SourceProblem => ({ file: origin.file, ...keyPositionOf(origin.parsed, origin.path), path: origin.path.join('.'), message });
     if ((RESERVED_GATE_NAMES as readonly string[]).includes(name)) {
       problems.push(at(`${origin.path.join('.')}: "${name}" is reserved for the engine's own gate`));
       continue;
@@ -495,7 +496,7 @@ function finish(name: string, loaded: Loaded<PolicyDoc>, layer: Layer, problems:
     // Tier problems were found against the base gates; report them where the tier wrote them.
     const relocate = (p: SourceProblem): SourceProblem => {
       const o = t.gates.get(p.path)?.origin;
-      return o ? { ...p, file: o.file, ...positionOf(o.parsed, o.path), path: o.path.join('.'), message: p.message.replace(/^[^:]*:/, `${o.path.join('.')}:`) } : p;
+      return o ? { ...p, file: o.file, ...keyPositionOf(o.parsed, o.path), path: o.path.join('.'), message: p.message.replace(/^[^:]*:/, `${o.path.join('.')}:`) } : p;
     };
     problems.push(...scratch.map(relocate));
     warnings.push(...scratchWarnings.map(relocate));

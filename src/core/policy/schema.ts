@@ -422,5 +422,5 @@ export const DocumentHeaderSchema = z.looseObject({
 export const PolicyFileSchema = z.discriminatedUnion('kind', [PolicyDocSchema, TemplateDocSchema, PolicyTestDocSchema]).describe('A Custody policy-set document (Policy, Template or PolicyTest).');
 
 export function policyJsonSchema(): unknown {
-  return z.toJSONSchema(PolicyFileSchema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' });
+  return z.toJSONSchema(PolicyFileSchema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any', reused: 'ref' });
 }
