@@ -179,7 +179,7 @@ export function compileCel(source: string, variables: readonly string[], limits:
     comprehensionDepth,
     run(bindings, input) {
       if (input.tooDeep) return { ok: false, error: `the input nests deeper than ${limits.maxInputDepth} levels; not evaluated` };
-      const estimate = estimateCost(nodes, comprehensionDepth, input.largest[0] ?? 1);
+      const estimate = estimateCost(nodes, comprehensionDepth, input.largest);
       const meter = estimate > limits.maxCost ? { left: limits.maxCost } : undefined;
       let r: unknown;
       try {
@@ -219,13 +219,13 @@ export function isConjunctionOf(after: string, before: string): boolean {
 
 /** Facts about the converted input that the cost estimate needs. */
 export interface CelInputStats {
-  /** The sizes of the largest lists or maps in the input, largest first (at most 4). */
-  largest: number[];
+  /** The size of the largest list or map in the input. */
+  largest: number;
   tooDeep: boolean;
 }
 
 export function newInputStats(): CelInputStats {
-  return { largest: [], tooDeep: false };
+  return { largest: 0, tooDeep: false };
 }
 
 function estimateCost(nodes: number, depth: number, largest: number): number {
@@ -314,16 +314,6 @@ class MeteredMap extends Map<unknown, unknown> {
   }
 }
 
-function noteSize(stats: CelInputStats, n: number, limit: number): void {
-  if (n < 2) return;
-  const l = stats.largest;
-  if (l.length < limit || n > (l[l.length - 1] ?? 0)) {
-    l.push(n);
-    l.sort((a, b) => b - a);
-    if (l.length > limit) l.length = limit;
-  }
-}
-
 /**
  * Converts plain data (JSON-like, plus Dates) into values CEL reads without
  * further copying: objects become Maps, safe integers become CEL ints, Dates
@@ -347,28 +337,40 @@ export function toCel(v: unknown, stats: CelInputStats, maxDepth: number = DEFAU
     stats.tooDeep = true;
     return null;
   }
-  if (v instanceof Date) return celTimestamp(v);
-  if (v instanceof Uint8Array) return v;
   if (Array.isArray(v)) {
-    noteSize(stats, v.length, 4);
-    const out = new Array<unknown>(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = toCel(v[i], stats, maxDepth, depth + 1);
+    const n = v.length;
+    if (n > stats.largest) stats.largest = n;
+    const out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) out[i] = toCel(v[i], stats, maxDepth, depth + 1);
     return out;
   }
-  if (v instanceof Map) return v;
+  if (v instanceof Date) return celTimestamp(v);
+  if (v instanceof Uint8Array || v instanceof Map) return v;
+  const keys = Object.keys(v);
+  if (keys.length > stats.largest) stats.largest = keys.length;
   const m = new Map<string, unknown>();
-  for (const key in v) {
-    if (!Object.hasOwn(v, key)) continue;
+  for (const key of keys) {
     const x = (v as Record<string, unknown>)[key];
     if (x !== undefined) m.set(key, toCel(x, stats, maxDepth, depth + 1));
   }
-  noteSize(stats, m.size, 4);
   return m;
 }
 
+// Timestamps are immutable messages, and building one costs more than most
+// expressions: the same instant (an evidence item's storedAt, say) is built once.
+const timestamps = new Map<number, unknown>();
+const MAX_CACHED_TIMESTAMPS = 4096;
+
 /** A CEL timestamp for an instant. */
 export function celTimestamp(d: Date): unknown {
-  return toTimestamp({ s: d.toISOString() });
+  const ms = d.getTime();
+  let t = timestamps.get(ms);
+  if (t === undefined) {
+    if (timestamps.size >= MAX_CACHED_TIMESTAMPS) timestamps.clear();
+    t = toTimestamp({ s: d.toISOString() });
+    timestamps.set(ms, t);
+  }
+  return t;
 }
 
 /** Deepest bracket nesting, ignoring brackets inside string literals; guards the recursive parser. */

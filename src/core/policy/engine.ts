@@ -474,10 +474,6 @@ function buildCel(policy: CompiledPolicy, input: PolicyInput, now: Date, kind: s
     approvals: toCel(input.approvals.map((x) => ({ identity: x.identity, roles: x.roles, groups: x.groups ?? [], time: x.time === undefined ? null : new Date(x.time) })), stats),
     params: toCel(policy.resolved.params, stats),
   };
-  if (evidence.length > 1) {
-    stats.largest.push(evidence.length);
-    stats.largest.sort((x, y) => y - x);
-    stats.largest.length = Math.min(stats.largest.length, 4);
-  }
+  if (evidence.length > stats.largest) stats.largest = evidence.length;
   return { stats, global, statements };
 }
