@@ -7,7 +7,7 @@ import { SqliteStore } from '../../src/adapters/store-sqlite.ts';
 import { addArtifact } from '../../src/app/artifacts.ts';
 import { approveException, listExceptions, requestException, revokeException } from '../../src/app/exceptions.ts';
 import { createKey } from '../../src/app/keys.ts';
-import { explainArtifact, publishPolicies, simulatePolicy, type PolicyDeps } from '../../src/app/policy.ts';
+import { checkPolicies, explainArtifact, publishPolicies, simulatePolicy, type PolicyDeps } from '../../src/app/policy.ts';
 import type { Clock } from '../../src/core/ports.ts';
 import type { EvidenceItem } from '../../src/core/evidence.ts';
 import { loadSigner } from '../../src/app/keys.ts';
@@ -89,6 +89,26 @@ describe('publishing policy sets', () => {
     assert.deepEqual(await ctx.store.read((tx) => tx.policies.list()), []);
     const refusals = await ctx.store.read(async (tx) => (await tx.log.range(0, 100)).filter((e) => e.type === 'request.refused').map((e) => e.payload['code']));
     assert.ok(refusals.includes('ROLE_REQUIRED'));
+  });
+});
+
+describe('policy check against the workspace', () => {
+  it('warns about a misspelt predicate type and a key the workspace lacks, and a from gate the graph cannot satisfy', async () => {
+    const ws = await workspace();
+    const ctx = await ws.open();
+    await createKey(ctx, { name: 'build-ci', purposes: ['attest'] });
+    await writeFile(
+      join(ws.home, 'policies', 'dev.yaml'),
+      'apiVersion: custody.dev/v1\nkind: Policy\nname: dev\ngates:\n  provenance:\n    require:\n      predicateType: https://slsa.dev/provenance/v01\n      signers: [{ key: build-ci }, { key: ghost }]\n  soak:\n    from: { soak: 1h }\n',
+    );
+    const r = await checkPolicies(join(ws.home, 'policies'), { maxBytes: 1 << 20, ctx });
+    assert.equal(r.ok, true, 'warnings only');
+    const text = r.warnings.map((w) => `${w.file}:${w.line}:${w.col}: ${w.message}`).join('\n');
+    assert.match(text, /dev\.yaml:5:3: gates\.provenance: unknown predicate type https:\/\/slsa\.dev\/provenance\/v01; check the spelling/);
+    assert.match(text, /no key named ghost exists in this workspace yet, so dev\.provenance cannot pass/);
+    assert.doesNotMatch(text, /no key named build-ci/);
+    assert.match(text, /dev\.yaml:9:3: gates\.soak: dev has no sources in custody\.yaml, so this gate can never pass there/);
+    assert.equal((await checkPolicies(join(ws.home, 'policies'), { maxBytes: 1 << 20, ctx, strict: true })).ok, false);
   });
 });
 
