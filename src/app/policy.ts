@@ -527,6 +527,9 @@ export async function publishPolicies(ctx: Context, options: { path?: string; ke
       if (latest && latest.setDigest === payload.setDigest) {
         return { version: latest.version, setDigest: latest.setDigest, keyid: latest.keyid, key: keyLabel(key), created: false, policies: Object.keys(payload.policies), loosened: 0, bundle: JSON.parse(latest.bundle) as unknown };
       }
+      const size = Buffer.byteLength(JSON.stringify(payload));
+      const maxBytes = Math.max(ctx.config.limits.evidenceBytes, ctx.config.limits.configBytes);
+      if (size > maxBytes) throw new CustodyError('INPUT_TOO_LARGE', `the policy set is ${size} bytes; readers accept at most ${maxBytes} (limits.evidenceBytes)`);
       const bundle = await signPolicySet(payload, signer);
       // Verify what was just signed, as every reader will: a misconfigured key must fail here, not later.
       const check = verifyPolicySet(bundle, { keys: await trustedKeys(tx), recordedAt: now, maxBytes: Number.MAX_SAFE_INTEGER });

@@ -293,8 +293,12 @@ class MeteredMap extends Map<unknown, unknown> {
     spend(this.#meter);
     return this.#inner.has(key);
   }
-  override keys(): MapIterator<unknown> {
-    return this.#inner.keys();
+  override *keys(): MapIterator<unknown> {
+    for (const k of this.#inner.keys()) {
+      spend(this.#meter);
+      yield k;
+    }
+    return undefined;
   }
   override *entries(): MapIterator<[unknown, unknown]> {
     for (const [k, v] of this.#inner) {

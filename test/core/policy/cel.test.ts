@@ -168,3 +168,16 @@ describe('CEL conjunctions, for the loosening check', () => {
     assert.ok(!isConjunctionOf('((', 'x'));
   });
 });
+
+describe('metering covers maps too', () => {
+  it('stops a nested macro over the keys of a large map', () => {
+    const limits = { ...DEFAULT_CEL_LIMITS, maxCost: 10_000 };
+    const c = compileCel('predicate.all(a, predicate.all(b, true))', WHERE_VARIABLES, limits);
+    assert.ok(c.ok);
+    const stats = newInputStats();
+    const predicate = toCel(Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, i])), stats);
+    const r = c.program.run({ predicate }, stats);
+    assert.equal(r.ok, false);
+    assert.match(!r.ok ? r.error : '', /evaluation stopped/);
+  });
+});
