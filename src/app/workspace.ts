@@ -91,7 +91,21 @@ log:
 # requireSignedPolicies: true
 
 # The promotion graph: environments, their sources, policies and targets.
+# It must be a DAG; branches are fine (prod-eu and prod-us from staging).
+# environments:
+#   dev: {}
+#   staging: { from: [dev] }
+#   prod: { from: [staging], policy: prod }
 environments: {}
+
+# Policy files (Policy, Template and PolicyTest documents), relative to this
+# folder; see examples/policies. Schema: schemas/policy.schema.json
+# policies:
+#   dir: policies
+
+# Groups of identities, for approvers in policies (approvers: [{ group: … }]).
+# groups:
+#   release-managers: [alice@example.com, bob@example.com]
 `;
 }
 

@@ -2,7 +2,9 @@ import { CommanderError, type Command } from 'commander';
 import { CustodyError } from '../core/errors.ts';
 import { registerArtifact } from './commands/artifact.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerException } from './commands/exception.ts';
 import { registerInit } from './commands/init.ts';
+import { registerPolicy } from './commands/policy.ts';
 import { registerKey } from './commands/key.ts';
 import { registerServer } from './commands/server.ts';
 import { registerSign } from './commands/sign.ts';
@@ -13,7 +15,19 @@ import { emit, emitError, type GlobalOptions, type Streams } from './output.ts';
 import { addGlobalOptions, newProgram, type Action, type Registrar } from './program.ts';
 import { VERSION } from './version.ts';
 
-const REGISTER = [registerInit, registerArtifact, registerKey, registerSign, registerVerify, registerToken, registerWhoami, registerServer, registerDemo];
+const REGISTER = [
+  registerInit,
+  registerArtifact,
+  registerKey,
+  registerSign,
+  registerVerify,
+  registerPolicy,
+  registerException,
+  registerToken,
+  registerWhoami,
+  registerServer,
+  registerDemo,
+];
 
 export interface Cli {
   program: Command;

@@ -104,6 +104,59 @@ export function isSecureUrl(url: string): boolean {
 
 export type ServerConfig = z.infer<typeof ServerSchema>;
 export type OidcIssuerConfig = z.infer<typeof OidcIssuerSchema>;
+const ENV_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
+const EnvNameSchema = z.string().regex(ENV_NAME_RE, 'lowercase letters, digits and "-", starting with a letter');
+
+export const EnvironmentSchema = z
+  .strictObject({
+    description: z.string().max(1024).optional(),
+    from: z.array(EnvNameSchema).max(32).default([]).describe('Environments an artifact may be promoted from into this one (none: a root, e.g. dev).'),
+    policy: EnvNameSchema.optional().describe('Name of the policy this environment evaluates (default: the environment name).'),
+    target: z.record(z.string(), z.unknown()).optional().describe('Where a promotion moves the artifact; defined by the promotion work.'),
+  })
+  .describe('One stage of the promotion graph.');
+
+export type EnvironmentConfig = z.infer<typeof EnvironmentSchema>;
+
+/**
+ * The promotion graph must be a DAG: every source names an environment that
+ * exists, no environment is its own source, and following `from` never loops.
+ */
+export const EnvironmentsSchema = z
+  .record(EnvNameSchema, EnvironmentSchema)
+  .default({})
+  .superRefine((envs, ctx) => {
+    for (const [name, env] of Object.entries(envs)) {
+      const seen = new Set<string>();
+      for (const [i, src] of env.from.entries()) {
+        if (!Object.hasOwn(envs, src)) ctx.addIssue({ code: 'custom', path: [name, 'from', i], message: `unknown source environment "${src}"` });
+        else if (src === name) ctx.addIssue({ code: 'custom', path: [name, 'from', i], message: 'an environment cannot be promoted from itself' });
+        if (seen.has(src)) ctx.addIssue({ code: 'custom', path: [name, 'from', i], message: `"${src}" is listed twice` });
+        seen.add(src);
+      }
+    }
+    // Depth-first search for a cycle; each is reported once, at the environment that closes it.
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (name: string, path: string[]): void => {
+      state.set(name, 'open');
+      for (const src of envs[name]?.from ?? []) {
+        if (!Object.hasOwn(envs, src) || src === name) continue;
+        if (state.get(src) === 'open') {
+          const cycle = [...path.slice(path.indexOf(src)), name, src];
+          ctx.addIssue({ code: 'custom', path: [name, 'from'], message: `the promotion graph has a cycle: ${cycle.reverse().join(' → ')}` });
+        } else if (!state.has(src)) visit(src, [...path, name]);
+      }
+      state.set(name, 'done');
+    };
+    for (const name of Object.keys(envs)) if (!state.has(name)) visit(name, []);
+  })
+  .describe('The promotion graph: environments, their sources, policies and targets.');
+
+export const PoliciesConfigSchema = z
+  .strictObject({
+    dir: z.string().min(1).max(1024).default('policies').describe('The policy-set folder, relative to the workspace (custody.yaml\'s folder).'),
+  })
+  .describe('Where policy files live.');
 
 export const ConfigSchema = z
   .strictObject({
@@ -122,8 +175,13 @@ export const ConfigSchema = z
       .optional()
       .describe('Sigstore trusted root JSON for keyless evidence (a path, relative to the workspace); default: the public-good root shipped in @sigstore/tuf.'),
     requireSignedPolicies: z.boolean().default(true).describe('Use only published, signature-verified policy versions.'),
-    environments: z.record(z.string(), z.unknown()).default({}).describe('The promotion graph: see the policy documentation.'),
     server: ServerSchema.prefault({}),
+    environments: EnvironmentsSchema,
+    policies: PoliciesConfigSchema.prefault({}),
+    groups: z
+      .record(z.string().regex(ENV_NAME_RE), z.array(z.string().min(1).max(256)).max(1000))
+      .default({})
+      .describe('Named groups of identities, for approvers in policies (group: release-managers).'),
   })
   .describe('Custody workspace configuration (custody.yaml).');
 

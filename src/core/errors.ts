@@ -99,6 +99,9 @@ export const ERROR_CODES = {
   POLICY_NOT_FOUND: 'not-found',
   ENVIRONMENT_NOT_FOUND: 'not-found',
   EXCEPTION_INVALID: 'input',
+  EXCEPTION_NOT_FOUND: 'not-found',
+  EXCEPTION_REFUSED: 'forbidden',
+  POLICY_SIGNATURE_INVALID: 'denied',
   // promotion
   PROMOTION_REJECTED: 'denied',
   PROMOTION_PENDING: 'pending',

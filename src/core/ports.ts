@@ -7,6 +7,7 @@ import type { DigestString } from './digest.ts';
 import type { StoredEvidence } from './evidence.ts';
 import type { KeyAlgorithm, KeyRecord } from './key.ts';
 import type { ApiTokenRecord } from './token.ts';
+import type { PolicyException } from './policy/types.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -30,6 +31,8 @@ export interface Tx {
   log: LogRepository;
   tokens: TokenRepository;
   evidence: EvidenceRepository;
+  policies: PolicyRepository;
+  exceptions: ExceptionRepository;
 }
 
 export interface ArtifactFilter {
@@ -85,6 +88,43 @@ export interface EvidenceRepository {
   insert(evidence: StoredEvidence): Promise<void>;
   /** Evidence about any of these digests (`alg:hex`), optionally of one predicate type, oldest first. */
   forSubjects(digests: readonly string[], predicateType?: string): Promise<StoredEvidence[]>;
+}
+
+// ---------------------------------------------------------------- policies
+
+export interface PolicyVersionSummary {
+  version: number;
+  setDigest: string;
+  keyid: string;
+  publishedAt: string;
+  publishedBy: string;
+}
+
+export interface PolicyVersionRecord extends PolicyVersionSummary {
+  /** The Sigstore bundle (DSSE) as JSON text, verified again every time it is used. */
+  bundle: string;
+}
+
+export interface PolicyRepository {
+  latest(): Promise<PolicyVersionRecord | undefined>;
+  byVersion(version: number): Promise<PolicyVersionRecord | undefined>;
+  /** Newest first, without the bundles. */
+  list(): Promise<PolicyVersionSummary[]>;
+  insert(record: PolicyVersionRecord): Promise<void>;
+}
+
+export interface ExceptionFilter {
+  environment?: string;
+  /** Only those expiring after this instant (RFC 3339). */
+  unexpiredAt?: string;
+}
+
+export interface ExceptionRepository {
+  byId(id: string): Promise<PolicyException | undefined>;
+  /** Newest first. */
+  list(filter?: ExceptionFilter): Promise<PolicyException[]>;
+  insert(exception: PolicyException): Promise<void>;
+  update(exception: PolicyException): Promise<void>;
 }
 
 // ---------------------------------------------------------------- log

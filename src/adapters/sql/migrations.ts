@@ -96,6 +96,26 @@ CREATE TABLE evidence_subjects (
 CREATE INDEX evidence_subjects_type ON evidence_subjects (subject, predicate_type);
 `;
 
+// Policy versions and exceptions (versions 40–49 belong to the policy work).
+const policiesSql = `
+CREATE TABLE policy_versions (
+  version       INTEGER PRIMARY KEY,
+  set_digest    TEXT NOT NULL,
+  bundle        TEXT NOT NULL,
+  keyid         TEXT NOT NULL,
+  published_at  TEXT NOT NULL,
+  published_by  TEXT NOT NULL
+);
+CREATE TABLE policy_exceptions (
+  id           TEXT PRIMARY KEY,
+  environment  TEXT NOT NULL,
+  record       TEXT NOT NULL,
+  expires_at   TEXT NOT NULL,
+  created_at   TEXT NOT NULL
+);
+CREATE INDEX policy_exceptions_env ON policy_exceptions (environment, expires_at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },
   { version: 2, name: 'keys-and-log', sqlite: keysSql('BLOB'), postgres: keysSql('BYTEA') },
@@ -103,4 +123,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 30, name: 'evidence', sqlite: evidenceSql('INTEGER'), postgres: evidenceSql('BIGINT') },
   // 50–59: the server (API tokens).
   { version: 50, name: 'api-tokens', sqlite: apiTokensSql, postgres: apiTokensSql },
+  // 40–49: policies and exceptions.
+  { version: 40, name: 'policies', sqlite: policiesSql, postgres: policiesSql },
 ].sort((a, b) => a.version - b.version);

@@ -5,6 +5,7 @@ import type { SqlExecutor } from './executor.ts';
 import { keyRepository } from './keys.ts';
 import { logRepository } from './log.ts';
 import { tokenRepository } from './tokens.ts';
+import { exceptionRepository, policyRepository } from './policies.ts';
 
 /** Binds every repository to one executor: one transaction, one set of repositories. */
 export function bindTx(db: SqlExecutor): Tx {
@@ -14,5 +15,7 @@ export function bindTx(db: SqlExecutor): Tx {
     log: logRepository(db),
     tokens: tokenRepository(db),
     evidence: evidenceRepository(db),
+    policies: policyRepository(db),
+    exceptions: exceptionRepository(db),
   };
 }
