@@ -107,12 +107,43 @@ export type OidcIssuerConfig = z.infer<typeof OidcIssuerSchema>;
 const ENV_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
 const EnvNameSchema = z.string().regex(ENV_NAME_RE, 'lowercase letters, digits and "-", starting with a letter');
 
+const DURATION = z.string().regex(/^\d{1,6}(s|m|h|d|w)$/, 'a duration such as 30s, 5m, 2h');
+const KEY_NAME = z.string().regex(/^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/, 'a key name');
+
+/**
+ * Where a promotion moves the artifact. The engine only knows the Target port
+ * (core/ports.ts); each type here is one adapter, and new ones (OCI tags, npm
+ * dist-tags, progressive rollouts) are new members of this union.
+ */
+export const TargetSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('none').describe('Move nothing: the receipt and the log are the promotion (e.g. a deploy job polls custody verify).') }),
+    z.strictObject({
+      type: z.literal('fs'),
+      dir: z.string().min(1).max(4096).describe('Channel folder (relative to the workspace): <dir>/<env>/<name>/<version>, and a `current` symlink replaced atomically.'),
+    }),
+    z.strictObject({
+      type: z.literal('command'),
+      command: z.array(z.string().min(1).max(4096)).min(1).max(256).describe('argv, run without a shell; the artifact and environment arrive in CUSTODY_* environment variables. It must be idempotent: after a crash it runs again with CUSTODY_RESUMED=1.'),
+      timeout: DURATION.default('5m').describe('Longest the command may run before it is killed (its whole process group) and the promotion fails.'),
+      maxOutputBytes: z.number().int().positive().max(1024 * 1024).default(64 * 1024).describe('Captured stdout+stderr kept in the promotion record, in bytes.'),
+    }),
+  ])
+  .describe('Where a promotion moves the artifact: none, fs or command.');
+
+export type TargetConfig = z.infer<typeof TargetSchema>;
+
 export const EnvironmentSchema = z
   .strictObject({
     description: z.string().max(1024).optional(),
     from: z.array(EnvNameSchema).max(32).default([]).describe('Environments an artifact may be promoted from into this one (none: a root, e.g. dev).'),
     policy: EnvNameSchema.optional().describe('Name of the policy this environment evaluates (default: the environment name).'),
-    target: z.record(z.string(), z.unknown()).optional().describe('Where a promotion moves the artifact; defined by the promotion work.'),
+    target: TargetSchema.default({ type: 'none' }),
+    receiptKey: KEY_NAME.default('receipts').describe('Name of the promotion-receipt key that signs this environment\'s receipts and heads.'),
+    concurrency: z
+      .enum(['supersede', 'queue'])
+      .default('supersede')
+      .describe('When a promotion arrives while another one is applying: supersede rejects the newcomer (PROMOTION_SUPERSEDED, exit 4); queue makes it wait its turn and plan again.'),
   })
   .describe('One stage of the promotion graph.');
 

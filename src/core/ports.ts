@@ -8,6 +8,7 @@ import type { StoredEvidence } from './evidence.ts';
 import type { KeyAlgorithm, KeyRecord } from './key.ts';
 import type { ApiTokenRecord } from './token.ts';
 import type { PolicyException } from './policy/types.ts';
+import type { EnvironmentState, Promotion, PromotionState, Vote } from './promotion/index.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -33,6 +34,9 @@ export interface Tx {
   evidence: EvidenceRepository;
   policies: PolicyRepository;
   exceptions: ExceptionRepository;
+  promotions: PromotionRepository;
+  approvals: ApprovalRepository;
+  environments: EnvironmentRepository;
 }
 
 export interface ArtifactFilter {
@@ -125,6 +129,46 @@ export interface ExceptionRepository {
   list(filter?: ExceptionFilter): Promise<PolicyException[]>;
   insert(exception: PolicyException): Promise<void>;
   update(exception: PolicyException): Promise<void>;
+}
+
+// ---------------------------------------------------------------- promotions
+
+export interface PromotionFilter {
+  environment?: string;
+  /** An artifact digest. */
+  artifact?: string;
+  states?: readonly PromotionState[];
+  kind?: 'promotion' | 'rollback';
+  limit?: number;
+}
+
+export interface PromotionRepository {
+  byId(id: string): Promise<Promotion | undefined>;
+  /** The promotion a retried request with the same key finds: unique per requester and environment. */
+  byIdempotencyKey(requestedBy: string, environment: string, key: string): Promise<Promotion | undefined>;
+  /** The next value of the workspace-wide creation order. */
+  nextSeq(): Promise<number>;
+  /** A duplicate idempotency key is a unique violation (STORE_ERROR, details.violation = 'unique', table promotions). */
+  insert(p: Promotion): Promise<void>;
+  update(p: Promotion): Promise<void>;
+  /** Newest first (by creation order). */
+  list(filter?: PromotionFilter): Promise<Promotion[]>;
+}
+
+export interface ApprovalRepository {
+  /** Every vote cast on a promotion, oldest first (invalidated ones included). */
+  forPromotion(promotion: string): Promise<Vote[]>;
+  /** A second vote by the same identity is a unique violation. */
+  insert(vote: Vote): Promise<void>;
+  invalidate(promotion: string, identity: string, at: string, reason: string): Promise<void>;
+}
+
+export interface EnvironmentRepository {
+  /** Undefined until the first promotion into the environment. */
+  get(environment: string): Promise<EnvironmentState | undefined>;
+  list(): Promise<EnvironmentState[]>;
+  /** Writes the state if its stored seq is still `expectedSeq` (null: no row yet); false when someone moved it first. */
+  save(state: EnvironmentState, expectedSeq: number | null): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------- log

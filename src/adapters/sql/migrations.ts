@@ -116,6 +116,60 @@ CREATE TABLE policy_exceptions (
 CREATE INDEX policy_exceptions_env ON policy_exceptions (environment, expires_at);
 `;
 
+// Promotions, votes and each environment's pointer (versions 60–69 belong to the promotion work).
+// The plan (with its decision) and the inclusion proof are JSON; the target's
+// output is capped by the use case before it is written.
+const promotionsSql = (bigint: string) => `
+CREATE TABLE promotions (
+  id                TEXT PRIMARY KEY,
+  seq               ${bigint} NOT NULL UNIQUE,
+  environment       TEXT NOT NULL,
+  artifact          TEXT NOT NULL,
+  name              TEXT NOT NULL,
+  version           TEXT NOT NULL,
+  kind              TEXT NOT NULL CHECK (kind IN ('promotion', 'rollback')),
+  state             TEXT NOT NULL CHECK (state IN ('requested', 'evaluating', 'awaiting-approval', 'applying', 'promoted', 'rejected', 'failed', 'cancelled', 'replaced', 'rolled-back')),
+  requested_by      TEXT NOT NULL,
+  requested_at      TEXT NOT NULL,
+  updated_at        TEXT NOT NULL,
+  finished_at       TEXT,
+  idempotency_key   TEXT,
+  plan              TEXT,
+  outcome           TEXT,
+  target_output     TEXT,
+  receipt           TEXT,
+  log_index         ${bigint},
+  proof             TEXT,
+  owner             TEXT,
+  lease_expires_at  TEXT,
+  UNIQUE (requested_by, environment, idempotency_key)
+);
+CREATE INDEX promotions_environment ON promotions (environment, seq);
+CREATE INDEX promotions_artifact ON promotions (artifact, seq);
+CREATE INDEX promotions_state ON promotions (state);
+CREATE TABLE approvals (
+  promotion           TEXT NOT NULL REFERENCES promotions (id),
+  identity            TEXT NOT NULL,
+  vote                TEXT NOT NULL CHECK (vote IN ('approve', 'reject')),
+  comment             TEXT,
+  roles               TEXT NOT NULL,
+  member_of           TEXT NOT NULL,
+  time                TEXT NOT NULL,
+  fingerprint         TEXT NOT NULL,
+  seen                TEXT NOT NULL,
+  invalidated_at      TEXT,
+  invalidated_reason  TEXT,
+  PRIMARY KEY (promotion, identity)
+);
+CREATE TABLE environment_state (
+  environment         TEXT PRIMARY KEY,
+  current_promotion   TEXT REFERENCES promotions (id),
+  applying_promotion  TEXT REFERENCES promotions (id),
+  seq                 ${bigint} NOT NULL,
+  updated_at          TEXT NOT NULL
+);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },
   { version: 2, name: 'keys-and-log', sqlite: keysSql('BLOB'), postgres: keysSql('BYTEA') },
@@ -125,4 +179,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 50, name: 'api-tokens', sqlite: apiTokensSql, postgres: apiTokensSql },
   // 40–49: policies and exceptions.
   { version: 40, name: 'policies', sqlite: policiesSql, postgres: policiesSql },
+  // 60–69: promotions.
+  { version: 60, name: 'promotions', sqlite: promotionsSql('INTEGER'), postgres: promotionsSql('BIGINT') },
 ].sort((a, b) => a.version - b.version);

@@ -6,6 +6,7 @@ import { keyRepository } from './keys.ts';
 import { logRepository } from './log.ts';
 import { tokenRepository } from './tokens.ts';
 import { exceptionRepository, policyRepository } from './policies.ts';
+import { approvalRepository, environmentRepository, promotionRepository } from './promotions.ts';
 
 /** Binds every repository to one executor: one transaction, one set of repositories. */
 export function bindTx(db: SqlExecutor): Tx {
@@ -17,5 +18,8 @@ export function bindTx(db: SqlExecutor): Tx {
     evidence: evidenceRepository(db),
     policies: policyRepository(db),
     exceptions: exceptionRepository(db),
+    promotions: promotionRepository(db),
+    approvals: approvalRepository(db),
+    environments: environmentRepository(db),
   };
 }
