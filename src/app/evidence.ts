@@ -27,6 +27,7 @@ import { parseStatement } from '../core/intoto.ts';
 import type { TrustedKeys } from '../core/key.ts';
 import type { Tx } from '../core/ports.ts';
 import { MALFORMED_CODES, parseInput, toKeylessTrust, verifyEvidence, type ArtifactDigests, type KeylessTrust, type VerifyCode, type VerifyResult } from '../core/verify/index.ts';
+import { VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
 import { trustedKeys } from './keys.ts';
@@ -101,6 +102,8 @@ export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: 
     artifact: digests,
     signedAt: earliest(r.signedAt, now),
     ...(query.predicateType === undefined ? {} : { predicateType: query.predicateType }),
+    // Promotion receipts are stored as evidence too; their keys are trusted for receipts, not for attesting.
+    ...(r.predicateType === VSA_PREDICATE_TYPE ? { purpose: 'promotion-receipt' as const } : {}),
   }));
   if (keyed.length >= POOL_MIN) {
     const wire = await sharedVerifyPool().verifyMany([...trusted.byKeyid.values()], requests, { withStatement: true });

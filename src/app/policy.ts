@@ -39,6 +39,7 @@ import {
 import { compilePattern } from '../core/policy/match.ts';
 import { isKnownPredicateType as isIntotoPredicateType } from '../core/intoto.ts';
 import type { LogEntry, Signer, Tx } from '../core/ports.ts';
+import { VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
 import { keyPositionOf, type SourceProblem } from '../core/yaml.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
@@ -283,9 +284,12 @@ export function groupsOf(config: Config, identity: string): string[] {
 }
 
 /**
- * The artifact's history as the log records it. The promotion work writes
- * `promotion.promoted` / `promotion.rolled-back` / `promotion.replaced`
- * entries with `payload.environment`; until it lands, the history is empty.
+ * The artifact's history as the log records it: the promotion engine writes
+ * `promotion.promoted` (it became current in `payload.environment`),
+ * `promotion.replaced` (another promotion became current there) and
+ * `promotion.rolled-back` (a rollback took the environment away from it),
+ * each with `payload.environment` and `payload.version`, the artifact's digest
+ * as the entry's subject, at the instant the environment changed.
  */
 export function historyFromLog(entries: readonly LogEntry[]): HistoryEntry[] {
   const out: HistoryEntry[] = [];
@@ -301,7 +305,8 @@ export function historyFromLog(entries: readonly LogEntry[]): HistoryEntry[] {
 
 export async function policyInput(ctx: Context, tx: Tx, artifact: Artifact, environment: string, now: Date, deps: PolicyDeps = DEFAULT_DEPS): Promise<PolicyInput> {
   const trusted = await trustedKeys(tx);
-  const evidence = await deps.evidenceFor(tx, trusted, artifact, now);
+  // Custody's own promotion receipts are not evidence about how the artifact was built: the graph and history gates speak for them.
+  const evidence = (await deps.evidenceFor(tx, trusted, artifact, now)).filter((e) => e.predicateType !== VSA_PREDICATE_TYPE || e.source === 'imported');
   const history = historyFromLog(await tx.log.bySubject(artifact.digest));
   const exceptions = await tx.exceptions.list({ environment });
   return {
@@ -320,12 +325,20 @@ export async function policyInput(ctx: Context, tx: Tx, artifact: Artifact, envi
     },
     actor: { identity: ctx.actor.identity, roles: ctx.actor.roles, groups: groupsOf(ctx.config, ctx.actor.identity) },
     evidence,
-    current: null,
+    current: await currentIn(tx, environment),
     history,
     approvals: [],
     exceptions,
     keys: [...trusted.byKeyid.values()].map((k) => ({ keyid: k.keyid, name: k.name, version: k.version, status: k.status, revokedAt: k.revokedAt, compromisedSince: k.compromisedSince })),
   };
+}
+
+/** The version currently promoted in the environment (its pointer's promotion), for the versioning gates. */
+export async function currentIn(tx: Tx, environment: string): Promise<PolicyInput['current']> {
+  const state = await tx.environments.get(environment);
+  const p = state?.current ? await tx.promotions.byId(state.current) : undefined;
+  if (!p) return null;
+  return { version: p.artifact.version, digest: p.artifact.digest, ...(p.finishedAt === null ? {} : { since: p.finishedAt }) };
 }
 
 // ---------------------------------------------------------------- explain

@@ -113,6 +113,8 @@ export const ERROR_CODES = {
   TARGET_FAILED: 'internal',
   ROLLBACK_REFUSED: 'denied',
   RECEIPT_INVALID: 'denied',
+  IDEMPOTENCY_CONFLICT: 'conflict',
+  PROMOTION_QUEUE_TIMEOUT: 'unavailable',
   // server and auth
   AUTH_REQUIRED: 'unauthenticated',
   AUTH_INVALID: 'unauthenticated',

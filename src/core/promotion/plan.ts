@@ -29,6 +29,7 @@ import type { Reason } from '../errors.ts';
 import type { EvidenceItem } from '../evidence.ts';
 import { evaluate, type CompiledPolicy, type PolicyInput } from '../policy/index.ts';
 import type { CurrentState, Plan, PlanAction, PromotionKind, ReliedEvidence, ReliedSigner, SourceReceipt } from './types.ts';
+import { slsaBuildLevel } from './receipt.ts';
 import { fingerprintOf, seenState } from './votes.ts';
 
 export interface PlanInput {
@@ -87,6 +88,7 @@ export function planPromotion(p: PlanInput): Plan {
   } else action = 'apply';
 
   const seen = seenState(input.evidence, input.keys ?? []);
+  const statements = new Map(input.evidence.map((e) => [e.digest, e.statement]));
   return {
     action,
     promotion: p.promotion.id,
@@ -103,6 +105,7 @@ export function planPromotion(p: PlanInput): Plan {
       sources: [...sources].sort((a, b) => (a.environment < b.environment ? -1 : a.environment > b.environment ? 1 : 0)),
       approvals: decision.inputs.approvals,
     },
+    buildLevel: slsaBuildLevel(relied, statements),
     seen,
     fingerprint: fingerprintOf(seen),
   };

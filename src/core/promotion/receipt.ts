@@ -59,8 +59,6 @@ export interface ReceiptInput {
   verifierVersion: string;
   /** The instant the promotion was verified: the plan's reference time. */
   time: string;
-  /** The SLSA build level the relied-on provenance shows (see slsaBuildLevel), or null. */
-  buildLevel: number | null;
 }
 
 /** `CUSTODY_ENV_PROD_EU` for `prod-eu`: a verified level any VSA consumer can match. */
@@ -110,7 +108,7 @@ export function buildReceiptStatement(r: ReceiptInput): Statement {
   const { plan } = r;
   const ref = plan.relied.policy;
   const policyHex = ref.digest.startsWith('sha256:') ? ref.digest.slice(7) : ref.digest;
-  const levels = [...(r.buildLevel === null ? [] : [`SLSA_BUILD_LEVEL_${r.buildLevel}`]), environmentLevel(plan.environment)];
+  const levels = [...(plan.buildLevel === null ? [] : [`SLSA_BUILD_LEVEL_${plan.buildLevel}`]), environmentLevel(plan.environment)];
   const predicate: ReceiptPredicate = {
     verifier: { id: r.verifierId, version: { custody: r.verifierVersion } },
     timeVerified: r.time,

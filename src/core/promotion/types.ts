@@ -164,6 +164,8 @@ export interface Plan {
     /** Identities whose votes counted. */
     approvals: string[];
   };
+  /** The SLSA build level the relied-on provenance shows (receipt.ts slsaBuildLevel), or null. */
+  buildLevel: number | null;
   /** What votes are checked against (see votes.ts): evidence set and key facts. */
   seen: SeenState;
   fingerprint: string;

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { revokeKey, toTrustedKeys } from '../../../src/core/key.ts';
 import { verifyDeployment, type DeployRequest } from '../../../src/core/promotion/index.ts';
 import { testKey } from '../../fixtures/keys.ts';
-import { artifactOf, attest, PROVENANCE, provenancePredicate, sha256, verified, world, type World } from './world.ts';
+import { artifactOf, attest, PROVENANCE, provenancePredicate, sha256, world, type World } from './world.ts';
 
 const NOW = new Date('2026-03-12T12:00:00Z');
 
@@ -119,7 +119,7 @@ describe('verifyDeployment', () => {
     w.evidenceTexts.set(foreign.digest, foreign.body);
     const { plan } = await w.promote('prod', { id: 'pr_mixed' });
     const mixed = { ...plan, relied: { ...plan.relied, evidence: [{ ...plan.relied.evidence[0]!, digest: foreign.digest }] } };
-    const { receipt } = await w.issue(mixed, w.artifact, '2026-03-11T11:00:00.000Z', verified(w.evidence, w.artifact, w.trusted()));
+    const { receipt } = await w.issue(mixed, w.artifact, '2026-03-11T11:00:00.000Z');
     const r = verifyDeployment(request(w, receipt.digest));
     assert.deepEqual(codes(r), ['EVIDENCE_INVALIDATED']);
     assert.match(r.reasons[0]?.message ?? '', /subject/i);

@@ -17,7 +17,6 @@ import {
   buildReceiptStatement,
   HEAD_PAYLOAD_TYPE,
   planPromotion,
-  slsaBuildLevel,
   type CurrentState,
   type EnvironmentHead,
   type LogRecord,
@@ -129,7 +128,7 @@ export interface World {
   /** Plans and, when the plan applies, signs the receipt and logs it. */
   promote(env: string, options?: { kind?: PromotionKind; approvals?: string[]; artifact?: Artifact; evidence?: Signed[]; id?: string; time?: string; gates?: string }): Promise<Planned>;
   /** Signs and logs a receipt for any plan (a forger with the receipt key, in tests). */
-  issue(plan: Plan, artifact: Artifact, time: string, items: EvidenceItem[], record?: boolean): Promise<{ receipt: Signed; log: LogRecord }>;
+  issue(plan: Plan, artifact: Artifact, time: string, record?: boolean): Promise<{ receipt: Signed; log: LogRecord }>;
   head(env: string, receipt: string, options?: { artifact?: Artifact; issuedAt?: string; expiresAt?: string; key?: TestKey; environment?: string }): Promise<string>;
   /** Replaces a key record (e.g. revoked) in the trust material. */
   setKey(k: KeyRecord): void;
@@ -175,13 +174,12 @@ export async function world(): Promise<World> {
         environment: { name: env, from: graph[env] ?? [], seq: 1, current: null as CurrentState | null },
         sources: (graph[env] ?? []).flatMap((src) => reached.get(`${a.digest}/${src}`) ?? []),
       });
-      const issued = await w.issue(plan, a, time, items, plan.action === 'apply');
+      const issued = await w.issue(plan, a, time, plan.action === 'apply');
       if (plan.action === 'apply') reached.set(`${a.digest}/${env}`, [{ environment: env, promotion: id, receipt: issued.receipt.digest }]);
       return { plan, ...issued };
     },
-    async issue(plan, a, time, items, record = true) {
-      const statements = new Map(items.map((i) => [i.digest, i.statement]));
-      const statement = buildReceiptStatement({ plan, artifact: a, verifierId: 'https://custody.example/test', verifierVersion: '0.1.0', time, buildLevel: slsaBuildLevel(plan.relied.evidence, statements) });
+    async issue(plan, a, time, record = true) {
+      const statement = buildReceiptStatement({ plan, artifact: a, verifierId: 'https://custody.example/test', verifierVersion: '0.1.0', time });
       const envelope = await signEnvelope(INTOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), receiptKey.signer);
       const body = JSON.stringify(dsseBundle(envelope));
       const receipt = { digest: sha256(body), body };
