@@ -48,7 +48,7 @@ export interface StatusBoard {
 }
 
 /** `custody status [--env E]`: each environment's current version, since when and who, and what is in flight. */
-export async function promotionStatus(ctx: Context, input: { environment?: string } = {}, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<StatusBoard> {
+export async function promotionStatus(ctx: Context, input: { environment?: string | undefined } = {}, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<StatusBoard> {
   const names = input.environment === undefined ? Object.keys(ctx.config.environments) : [input.environment];
   if (input.environment !== undefined) environmentConfig(ctx, input.environment);
   // A board never shows a dead process's apply as live: finish those first.
@@ -136,7 +136,7 @@ function row(p: Promotion): HistoryRow {
 }
 
 /** `custody history <env | artifact>`: every promotion, newest first, with its decision. An environment's name wins over an artifact's. */
-export async function promotionHistory(ctx: Context, input: { ref: string; limit?: number }): Promise<History> {
+export async function promotionHistory(ctx: Context, input: { ref: string; limit?: number | undefined }): Promise<History> {
   const limit = Math.min(Math.max(1, input.limit ?? 1000), 10_000);
   return ctx.store.read(async (tx) => {
     if (Object.hasOwn(ctx.config.environments, input.ref)) {

@@ -83,6 +83,8 @@ export interface PromotionDeps {
   targetFor: (ctx: Context, environment: string) => Target;
   loadSigner: (ctx: Context, name: string, purpose: KeyPurpose) => Promise<{ key: KeyRecord; signer: Signer }>;
   evidenceFor: PolicyDeps['evidenceFor'];
+  /** Promotion ids; fixed ones only in fixtures. */
+  newId?: () => string;
 }
 
 export const DEFAULT_PROMOTION_DEPS: PromotionDeps = { targetFor: targetForEnvironment, loadSigner: defaultLoadSigner, evidenceFor: defaultEvidenceFor };
@@ -189,7 +191,7 @@ type Step =
   | { kind: 'recover'; promotion: Promotion; holder: Promotion };
 
 export function environmentConfig(ctx: Context, environment: string): EnvironmentConfig {
-  const env = ctx.config.environments[environment];
+  const env = Object.hasOwn(ctx.config.environments, environment) ? ctx.config.environments[environment] : undefined;
   if (!env) {
     const known = Object.keys(ctx.config.environments);
     throw new CustodyError('ENVIRONMENT_NOT_FOUND', `no environment named ${environment}`, { hint: known.length > 0 ? `environments: ${known.join(', ')}` : 'define environments in custody.yaml' });
@@ -478,7 +480,7 @@ export async function recoverInterrupted(ctx: Context, options: { environment?: 
   const open = await ctx.store.read((tx) => tx.promotions.list({ states: ['applying', 'requested'], ...(options.environment === undefined ? {} : { environment: options.environment }), limit: 1000 }));
   const out: Recovery[] = [];
   for (const c of open) {
-    if (!abandoned(c, now) || !ctx.config.environments[c.environment]) continue;
+    if (!abandoned(c, now) || !Object.hasOwn(ctx.config.environments, c.environment)) continue;
     out.push(await recoverOne(ctx, c, deps));
   }
   return out;
@@ -597,7 +599,7 @@ async function votesOf(ctx: Context, id: string): Promise<Vote[]> {
 export interface PromoteInput {
   artifact: string;
   to: string;
-  idempotencyKey?: string;
+  idempotencyKey?: string | undefined;
 }
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:/@+=-]{1,200}$/;
@@ -617,8 +619,8 @@ export async function promote(ctx: Context, input: PromoteInput, deps: Promotion
 
 interface RequestInput extends PromoteInput {
   kind: PromotionKind;
-  /** For a rollback: the artifact chosen and why, already resolved. */
-  artifactDigest?: string;
+  /** For a rollback: the artifact chosen, already resolved. */
+  artifactDigest?: string | undefined;
 }
 
 async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): Promise<PromotionView> {
@@ -641,7 +643,7 @@ async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): 
         const now = ctx.clock.now();
         const time = now.toISOString();
         const p: Promotion = {
-          id: newPromotionId(),
+          id: (deps.newId ?? newPromotionId)(),
           environment: input.to,
           artifact: { digest: artifact.digest, name: artifact.name, version: artifact.version },
           kind: input.kind,
@@ -703,27 +705,32 @@ function sameRequest(earlier: Promotion, artifact: Artifact, input: RequestInput
 
 export interface VoteInput {
   id: string;
-  comment?: string;
+  /** When given, the promotion must be in this environment (how callers declare the environment they act on). */
+  environment?: string | undefined;
+  comment?: string | undefined;
 }
 
 /** `custody approve <id>`: a vote that passes separation of duties (V1–V4), then a fresh plan (S3). */
 export async function approvePromotion(ctx: Context, input: VoteInput, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<PromotionView> {
-  return castVote(ctx, input.id, 'approve', input.comment ?? null, deps);
+  return castVote(ctx, input, 'approve', input.comment ?? null, deps);
 }
 
 /** `custody reject <id> --reason`: a veto (V6); the promotion is rejected at once. */
-export async function rejectPromotion(ctx: Context, input: { id: string; reason: string }, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<PromotionView> {
+export async function rejectPromotion(ctx: Context, input: { id: string; environment?: string | undefined; reason: string }, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<PromotionView> {
   if (input.reason.trim() === '') throw new CustodyError('USAGE', 'a rejection needs a --reason');
-  return castVote(ctx, input.id, 'reject', input.reason, deps);
+  return castVote(ctx, input, 'reject', input.reason, deps);
 }
 
-async function castVote(ctx: Context, id: string, vote: VoteKind, comment: string | null, deps: PromotionDeps): Promise<PromotionView> {
+async function castVote(ctx: Context, target: { id: string; environment?: string | undefined }, vote: VoteKind, comment: string | null, deps: PromotionDeps): Promise<PromotionView> {
+  const id = target.id;
   let subject: string | undefined;
   try {
     requireRole(ctx.actor, 'approver', vote === 'approve' ? 'approving a promotion' : 'rejecting a promotion');
     if (comment !== null && comment.length > 4096) throw new CustodyError('INPUT_INVALID', 'a comment or reason is at most 4096 characters');
     const found = await ctx.store.read((tx) => tx.promotions.byId(id));
-    if (!found) throw new CustodyError('PROMOTION_NOT_FOUND', `no promotion ${id}`, { hint: 'custody status lists the promotions awaiting approval' });
+    if (!found || (target.environment !== undefined && found.environment !== target.environment)) {
+      throw new CustodyError('PROMOTION_NOT_FOUND', `no promotion ${id}${target.environment === undefined ? '' : ` in ${target.environment}`}`, { hint: 'custody status lists the promotions awaiting approval' });
+    }
     subject = found.artifact.digest;
     const scope = ctx.actor.environments;
     if (scope !== undefined && !scope.includes(found.environment)) {
@@ -731,9 +738,12 @@ async function castVote(ctx: Context, id: string, vote: VoteKind, comment: strin
     }
     const envConfig = environmentConfig(ctx, found.environment);
     const e: Engine = { ctx, deps, receipt: vote === 'approve' ? await deps.loadSigner(ctx, envConfig.receiptKey, 'promotion-receipt') : undefined };
-    const step = await ctx.store.transaction(async (tx): Promise<Step> => {
+    const step = await ctx.store.transaction(async (tx): Promise<Step | { kind: 'replay'; promotion: Promotion }> => {
       const p = await tx.promotions.byId(id);
       if (!p) throw new CustodyError('PROMOTION_NOT_FOUND', `no promotion ${id}`);
+      const votes = await tx.approvals.forPromotion(p.id);
+      // V4: the same vote again (a retried command) is answered as it stands, and not counted twice.
+      if (votes.some((v) => v.identity === ctx.actor.identity && v.invalidatedAt === null && v.vote === vote)) return { kind: 'replay', promotion: p };
       // S3: votes are cast on a promotion awaiting approval, nothing else.
       if (p.state !== 'awaiting-approval') {
         throw new CustodyError('PROMOTION_TRANSITION_INVALID', `${p.id} is ${p.state}; votes are cast only on a promotion awaiting approval`, {
@@ -741,7 +751,6 @@ async function castVote(ctx: Context, id: string, vote: VoteKind, comment: strin
           hint: isTerminal(p.state) || p.state === 'promoted' ? `${p.state} is final for votes; promote again for a new decision` : 'wait until it awaits approval (custody status)',
         });
       }
-      const votes = await tx.approvals.forPromotion(p.id);
       const refusals = voteRefusals({ promotion: p, plan: p.plan, voter: { identity: ctx.actor.identity, roles: ctx.actor.roles }, vote, votes });
       if (refusals.length > 0) {
         throw new CustodyError('APPROVAL_REFUSED', `${ctx.actor.identity} may not ${vote} ${p.id}: ${refusals.map((r) => r.message).join('; ')}`, { details: { reasons: refusals } });
@@ -765,7 +774,8 @@ async function castVote(ctx: Context, id: string, vote: VoteKind, comment: strin
         invalidatedAt: null,
         invalidatedReason: null,
       };
-      await tx.approvals.insert(cast);
+      // V5: a vote invalidated as stale is replaced by this one; otherwise it is the identity's first.
+      if (!(votes.some((v) => v.identity === cast.identity) && (await tx.approvals.recast(cast)))) await tx.approvals.insert(cast);
       await tx.log.append({
         type: vote === 'approve' ? 'approval.given' : 'approval.rejected',
         actor: ctx.actor.identity,
@@ -784,6 +794,7 @@ async function castVote(ctx: Context, id: string, vote: VoteKind, comment: strin
       if (step.kind === 'wait' || step.kind === 'recover') await tx.promotions.update(p);
       return step;
     });
+    if (step.kind === 'replay') return viewOf(step.promotion, await votesOf(ctx, step.promotion.id), true);
     const done = await drive(e, step, 'queue');
     return viewOf(done, await votesOf(ctx, done.id));
   } catch (err) {
@@ -796,8 +807,8 @@ async function castVote(ctx: Context, id: string, vote: VoteKind, comment: strin
 export interface RollbackInput {
   environment: string;
   /** A version of the current artifact's name (or name@version) promoted there before; default: the last one before the current. */
-  to?: string;
-  idempotencyKey?: string;
+  to?: string | undefined;
+  idempotencyKey?: string | undefined;
 }
 
 export interface RollbackCandidate {

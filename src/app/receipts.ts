@@ -122,7 +122,7 @@ export interface ReceiptExport {
 const FILE_PATH_RE = /^(heads|receipts|evidence|log|keys)\/[A-Za-z0-9._-]{1,200}\.json$/;
 
 /** `custody receipts export --env E`: a signed head (valid for `validFor`) and everything the offline gate needs. */
-export async function exportReceipts(ctx: Context, input: { environment: string; validFor?: string }, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<ReceiptExport> {
+export async function exportReceipts(ctx: Context, input: { environment: string; validFor?: string | undefined }, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<ReceiptExport> {
   const env = environmentConfig(ctx, input.environment);
   const validMs = parseDuration(input.validFor ?? '24h');
   if (validMs <= 0 || validMs > 366 * 86_400_000) throw new CustodyError('INPUT_INVALID', '--valid-for must be between 1s and 366d');

@@ -5,6 +5,7 @@ import { registerDemo } from './commands/demo.ts';
 import { registerException } from './commands/exception.ts';
 import { registerInit } from './commands/init.ts';
 import { registerPolicy } from './commands/policy.ts';
+import { registerPromote } from './commands/promote.ts';
 import { registerKey } from './commands/key.ts';
 import { registerServer } from './commands/server.ts';
 import { registerSign } from './commands/sign.ts';
@@ -23,6 +24,7 @@ const REGISTER = [
   registerVerify,
   registerPolicy,
   registerException,
+  registerPromote,
   registerToken,
   registerWhoami,
   registerServer,

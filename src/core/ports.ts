@@ -160,6 +160,8 @@ export interface ApprovalRepository {
   forPromotion(promotion: string): Promise<Vote[]>;
   /** A second vote by the same identity is a unique violation. */
   insert(vote: Vote): Promise<void>;
+  /** Replaces a vote that was invalidated (stale) with a fresh one by the same identity; false when there is none to replace. */
+  recast(vote: Vote): Promise<boolean>;
   invalidate(promotion: string, identity: string, at: string, reason: string): Promise<void>;
 }
 

@@ -37,11 +37,13 @@ export function useTestKek(): Promise<void> {
 
 export class TestClock implements Clock {
   private t: number;
+  private readonly real: boolean;
   constructor(iso = '2026-03-10T09:00:00.000Z') {
-    this.t = Date.parse(iso);
+    this.real = iso === 'real';
+    this.t = this.real ? Date.now() : Date.parse(iso);
   }
   now(): Date {
-    return new Date(this.t);
+    return this.real ? new Date() : new Date(this.t);
   }
   advance(ms: number): void {
     this.t += ms;
@@ -67,6 +69,8 @@ export interface WorldOptions {
   prodApprovals?: number;
   /** Run on PostgreSQL at this URL (through $CUSTODY_TEST_DB). */
   postgresUrl?: string;
+  /** Use the real clock (for worlds that CLI processes act on too). */
+  realTime?: boolean;
 }
 
 export interface PromoWorld {
@@ -112,7 +116,7 @@ export async function promoWorld(options: WorldOptions = {}): Promise<PromoWorld
   );
   await mkdir(join(ws.home, 'policies'), { recursive: true });
   for (const [f, text] of Object.entries(policies(options.prodApprovals ?? 1))) await writeFile(join(ws.home, 'policies', f), text);
-  const clock = new TestClock();
+  const clock = new TestClock(options.realTime ? 'real' : undefined);
   const openEnv = options.postgresUrl === undefined ? {} : { env: { ...process.env, CUSTODY_TEST_DB: options.postgresUrl } };
   const ctx = await ws.open({ clock, ...openEnv });
   await createKey(ctx, { name: 'build-ci', purposes: ['attest'], owner: BUILDER });

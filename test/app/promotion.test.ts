@@ -112,17 +112,26 @@ describe('approvals', () => {
     const self = await rejectsWithCode(async () => approvePromotion(await w.as(DAVE), { id: dave.id }), 'APPROVAL_REFUSED');
     assert.match(self.message, /requested/);
     await approvePromotion(await w.as(CAROL), { id: dave.id });
-    const twice = await rejectsWithCode(async () => approvePromotion(await w.as(CAROL), { id: dave.id }), 'PROMOTION_TRANSITION_INVALID');
+    // Once promoted, another approver's vote has nothing to act on.
+    const { ROLES } = await import('../../src/core/identity.ts');
+    const approver = await w.as('erin@acme.example');
+    const twice = await rejectsWithCode(() => approvePromotion({ ...approver, actor: { identity: 'erin@acme.example', roles: [...ROLES] } }, { id: dave.id }), 'PROMOTION_TRANSITION_INVALID');
     assert.match(twice.message, /promoted/);
     const refusals = (await w.ctx.store.read(async (tx) => tx.log.range(0, await tx.log.size()))).filter((e) => e.type === 'request.refused');
     assert.ok(refusals.filter((e) => e.payload['action'] === 'promotion.approve').length >= 3);
   });
 
-  it('keeps one vote per identity: a second vote is refused while still awaiting', async () => {
+  it('keeps one vote per identity: a repeat is answered and not counted twice, a different vote is refused', async () => {
     const { w, p } = await awaiting(2);
     const pending = await approvePromotion(await w.as(CAROL), { id: p.id });
     assert.equal(pending.state, 'awaiting-approval');
-    const e = await rejectsWithCode(async () => approvePromotion(await w.as(CAROL), { id: p.id }), 'APPROVAL_REFUSED');
+    const size = await w.ctx.store.read((tx) => tx.log.size());
+    const again = await approvePromotion(await w.as(CAROL), { id: p.id, comment: 'again' });
+    assert.equal(again.state, 'awaiting-approval');
+    assert.equal(again.replayed, true);
+    assert.equal(again.approvals.length, 1);
+    assert.equal(await w.ctx.store.read((tx) => tx.log.size()), size, 'a repeated vote writes nothing');
+    const e = await rejectsWithCode(async () => rejectPromotion(await w.as(CAROL), { id: p.id, reason: 'changed my mind' }), 'APPROVAL_REFUSED');
     assert.match(e.message, /one vote per identity/);
     assert.equal((await approvePromotion(await w.as(DAVE), { id: p.id })).state, 'promoted');
   });
@@ -141,6 +150,10 @@ describe('approvals', () => {
     const carol = after.approvals.find((v) => v.identity === CAROL);
     assert.equal(carol?.counted, false);
     assert.match(carol?.invalidated?.reason ?? '', /evidence added since the vote/);
+    // Having seen the new evidence, Carol may approve again: her fresh vote replaces the stale one and completes the quorum.
+    const fresh = await approvePromotion(await w.as(CAROL), { id: p.id, comment: 'reviewed the test results' });
+    assert.equal(fresh.state, 'promoted');
+    assert.deepEqual(fresh.approvals.map((v) => [v.identity, v.invalidated]).sort(), [[CAROL, null], [DAVE, null]]);
     const types = (await w.ctx.store.read(async (tx) => tx.log.range(0, await tx.log.size()))).map((e) => e.type);
     assert.ok(types.includes('approval.invalidated'));
   });

@@ -98,6 +98,11 @@ forEachStore((h) => {
     await store.transaction((tx) => tx.approvals.invalidate('pr_1', 'carol', '2026-03-10T14:00:00.000Z', 'again'));
     const carol = (await store.read((tx) => tx.approvals.forPromotion('pr_1'))).find((v) => v.identity === 'carol');
     assert.deepEqual([carol?.invalidatedAt, carol?.invalidatedReason, carol?.groups, carol?.seen], ['2026-03-10T13:00:00.000Z', 'key revoked', ['release-managers'], { evidence: ['sha256:1'], keys: [] }]);
+    // Only an invalidated vote may be cast again, replacing it.
+    assert.equal(await store.transaction((tx) => tx.approvals.recast(vote('bob', { comment: 'again' }))), false);
+    assert.equal(await store.transaction((tx) => tx.approvals.recast(vote('carol', { comment: 'after the new evidence', fingerprint: 'sha256:cd' }))), true);
+    const recast = (await store.read((tx) => tx.approvals.forPromotion('pr_1'))).find((v) => v.identity === 'carol');
+    assert.deepEqual([recast?.comment, recast?.fingerprint, recast?.invalidatedAt], ['after the new evidence', 'sha256:cd', null]);
   });
 
   it('moves an environment pointer compare-and-set on its sequence number', async () => {

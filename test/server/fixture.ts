@@ -3,9 +3,13 @@
  * operation's `example` succeeds (the authorization matrix relies on it). A new
  * operation whose example needs state extends `seed` below.
  */
-import { appendFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addArtifact } from '../../src/app/artifacts.ts';
+import { createKey } from '../../src/app/keys.ts';
+import { DEFAULT_PROMOTION_DEPS, promote } from '../../src/app/promotion.ts';
+import { CustodyError } from '../../src/core/errors.ts';
+import { useTestKek } from '../app/promotion-fixture.ts';
 import { createToken } from '../../src/app/tokens.ts';
 import { actingAs, type Context } from '../../src/app/workspace.ts';
 import { encodeRequest, type Operation } from '../../src/app/operations/registry.ts';
@@ -47,8 +51,26 @@ export interface ApiOptions extends ComposeOptions {
   config?: string;
 }
 
+/** Environments and policies the promotion operations' examples act on: dev passes anything, prod waits for approvals that never all come. */
+const PROMOTION_CONFIG = `environments:
+  dev: {}
+  prod: {}
+requireSignedPolicies: false
+`;
+const POLICIES: Record<string, string> = {
+  'dev.yaml': 'apiVersion: custody.dev/v1\nkind: Policy\nname: dev\ngates:\n  anything:\n    rule:\n      expr: "true"\n',
+  'prod.yaml': 'apiVersion: custody.dev/v1\nkind: Policy\nname: prod\ngates:\n  approvals:\n    approvals:\n      count: 20\n      approvers: [{ role: approver }]\n      distinctFrom: [requester, signers]\n',
+};
+/** The promotion the approve example votes on (awaiting many approvals), and the one the reject example vetoes. */
+export const EXAMPLE_PROMOTION_IDS = ['pr_00000000000000a1', 'pr_00000000000000b1'] as const;
+
 export async function api(options: ApiOptions = {}): Promise<Api> {
+  await useTestKek();
   const ws = await tempWorkspace();
+  const configPath = join(ws.home, 'custody.yaml');
+  await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('environments: {}\n', PROMOTION_CONFIG));
+  await mkdir(join(ws.home, 'policies'), { recursive: true });
+  for (const [f, text] of Object.entries(POLICIES)) await writeFile(join(ws.home, 'policies', f), text);
   if (options.config !== undefined) await appendFile(join(ws.home, 'custody.yaml'), `${options.config}\n`);
   await serverConfig(ws, options.server ?? 'rateLimit: { perSecond: 100000, burst: 100000 }\ntokenCacheSeconds: 0');
   const opened = await ws.open();
@@ -118,6 +140,17 @@ export async function api(options: ApiOptions = {}): Promise<Api> {
     await writeFile(file, EXAMPLE_UPLOAD);
     await addArtifact(admin, { file, name: 'pkg:npm/example', version: '1.0.0' });
     await token([], { id: EXAMPLE_TOKEN_ID, identity: 'example@example.com' });
+    // Promotions: dev has held two versions (so rollback has a candidate), prod has two promotions awaiting approval.
+    await createKey(admin, { name: 'receipts', purposes: ['promotion-receipt'] });
+    const older = join(w.dir, 'example-0.9.0.bin');
+    await writeFile(older, 'example artifact 0.9.0\n');
+    await addArtifact(admin, { file: older, name: 'pkg:npm/example', version: '0.9.0' });
+    await promote(admin, { artifact: 'pkg:npm/example@0.9.0', to: 'dev' });
+    await promote(admin, { artifact: 'pkg:npm/example@1.0.0', to: 'dev' });
+    for (const id of EXAMPLE_PROMOTION_IDS) {
+      const p = await promote(admin, { artifact: 'pkg:npm/example@1.0.0', to: 'prod' }, { ...DEFAULT_PROMOTION_DEPS, newId: () => id });
+      if (p.state !== 'awaiting-approval') throw new CustodyError('INTERNAL', `fixture promotion ${id} is ${p.state}`);
+    }
   }
 }
 

@@ -187,6 +187,13 @@ export function approvalRepository(db: SqlExecutor): ApprovalRepository {
         v.invalidatedReason,
       ]);
     },
+    async recast(v) {
+      const r = await db.run(
+        'UPDATE approvals SET vote = ?, comment = ?, roles = ?, member_of = ?, time = ?, fingerprint = ?, seen = ?, invalidated_at = NULL, invalidated_reason = NULL WHERE promotion = ? AND identity = ? AND invalidated_at IS NOT NULL',
+        [v.vote, v.comment, JSON.stringify(v.roles), JSON.stringify(v.groups), v.time, v.fingerprint, JSON.stringify(v.seen), v.promotion, v.identity],
+      );
+      return r.changes === 1;
+    },
     async invalidate(promotion, identity, at, reason) {
       await db.run('UPDATE approvals SET invalidated_at = ?, invalidated_reason = ? WHERE promotion = ? AND identity = ? AND invalidated_at IS NULL', [at, reason, promotion, identity]);
     },

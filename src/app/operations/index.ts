@@ -43,11 +43,12 @@ import type { z } from 'zod';
 import { CustodyError } from '../../core/errors.ts';
 import type { Context } from '../workspace.ts';
 import { ARTIFACT_OPERATIONS } from './artifacts.ts';
+import { PROMOTION_OPERATIONS } from './promotions.ts';
 import { executeOperation, type Operation, type OperationIO } from './registry.ts';
 import { TOKEN_OPERATIONS } from './tokens.ts';
 
 /** Every operation; a new group file is spread in here. */
-export const OPERATIONS = [...ARTIFACT_OPERATIONS, ...TOKEN_OPERATIONS] as const;
+export const OPERATIONS = [...ARTIFACT_OPERATIONS, ...TOKEN_OPERATIONS, ...PROMOTION_OPERATIONS] as const;
 
 export type AnyOperation = (typeof OPERATIONS)[number];
 export type OperationId = AnyOperation['id'];

@@ -1,13 +1,54 @@
+import type { OutputOf } from '../../app/operations/index.ts';
+import { CustodyError } from '../../core/errors.ts';
 import type { EvidenceItem } from '../../core/evidence.ts';
 import { withContext } from '../context.ts';
-import { shortDigest, table } from '../output.ts';
+import { invoke } from '../invoke.ts';
+import { shortDigest, table, type CommandOutput, type GlobalOptions } from '../output.ts';
 import type { Registrar } from '../program.ts';
+import { requireOfflineFlags } from './promote.ts';
+
+type DeployReport = OutputOf<'promotion.verify'>;
+
+async function verifyEnv(g: GlobalOptions, artifact: string, environment: string, opts: { offline?: boolean; receipts?: string; keys?: string }): Promise<CommandOutput> {
+  let report: DeployReport;
+  if (opts.offline) {
+    if (g.server !== undefined) throw new CustodyError('USAGE', '--offline verifies local files; drop --server');
+    const dirs = requireOfflineFlags(opts);
+    const { verifyOffline } = await import('../../app/receipts.ts');
+    report = await verifyOffline({ artifact, environment, receiptsDir: dirs.receipts, keysDir: dirs.keys });
+  } else {
+    if (opts.receipts !== undefined || opts.keys !== undefined) throw new CustodyError('USAGE', '--receipts and --keys go with --offline');
+    report = await invoke(g, 'promotion.verify', { artifact, environment });
+  }
+  return { json: report, human: deployText(report), exitCode: report.ok ? 0 : 1 };
+}
+
+export function deployText(r: DeployReport): string {
+  const what = r.artifact.name !== null ? `${r.artifact.name}@${r.artifact.version ?? '?'} (${shortDigest(r.artifact.digest)})` : r.artifact.digest;
+  const lines = [`${r.ok ? 'VERIFIED' : 'REFUSED'}: ${what} ${r.ok ? 'may' : 'may not'} run in ${r.environment} (${r.mode}, at ${r.checkedAt})`];
+  if (r.current) lines.push(`  ${r.environment} runs ${r.current.version} (${shortDigest(r.current.digest)}), promotion ${r.current.promotion}`);
+  if (r.head) lines.push(`  head signed ${r.head.issuedAt}, valid until ${r.head.expiresAt}`);
+  if (r.chain.length > 0) lines.push(`  chain: ${r.chain.map((c) => `${c.environment} ${c.ok ? 'ok' : 'FAILED'}${c.version ? ` ${c.version}` : ''}${c.kind === 'rollback' ? ' (rollback)' : ''}${c.logIndex === null ? '' : ` [log #${c.logIndex}]`}`).join(' <- ')}`);
+  for (const x of r.reasons) lines.push(`  ${x.code}: ${x.message}`);
+  return lines.join('\n');
+}
 
 export function registerVerify(r: Registrar): void {
-  r.command(r.program, 'verify <artifact>', 'verify every stored signature and attestation of an artifact against the workspace keys, and report each', 'custody verify pkg:npm/app@1.4.2 --predicate-type https://slsa.dev/provenance/v1')
+  r.command(
+    r.program,
+    'verify <artifact>',
+    'verify every stored signature and attestation of an artifact against the workspace keys; with --env, the deploy-time gate: may it run in that environment? (exit 0 yes, 1 no)',
+    'custody verify pkg:npm/app@1.4.2 --predicate-type https://slsa.dev/provenance/v1\ncustody verify pkg:npm/app@1.4.2 --env prod\ncustody verify sha256:<64 hex> --env prod --offline --receipts ./prod-receipts --keys ./prod-receipts/keys',
+  )
     .option('--predicate-type <uri>', 'only attestations of this predicate type')
-    .action((artifact: string, opts: { predicateType?: string }) => {
+    .option('--env <env>', 'the deploy-time gate: a current receipt for this environment, signed by a trusted receipt key, with its chain complete, its evidence still valid and in the log')
+    .option('--offline', 'with --env: verify from exported files, with no workspace (custody receipts export)')
+    .option('--receipts <dir>', 'with --offline: the exported receipts folder')
+    .option('--keys <dir>', 'with --offline: the folder of trusted public key records')
+    .action((artifact: string, opts: { predicateType?: string; env?: string; offline?: boolean; receipts?: string; keys?: string }) => {
       r.run(async (g) => {
+        if (opts.env !== undefined) return verifyEnv(g, artifact, opts.env, opts);
+        if (opts.offline || opts.receipts !== undefined || opts.keys !== undefined) throw new CustodyError('USAGE', '--offline, --receipts and --keys go with --env');
         const { verifyArtifact } = await import('../../app/evidence.ts');
         const res = await withContext(g, (ctx) => verifyArtifact(ctx, { artifact, ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }) }));
         const a = res.artifact;

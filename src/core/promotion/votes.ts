@@ -10,8 +10,10 @@
  *   promotion.
  * - V3 An approval never comes from a signer of the evidence the plan relies
  *   on: the key's owner, or the certificate identity of keyless evidence.
- * - V4 One vote per identity and promotion, approve or reject; a second is
- *   refused rather than counted twice.
+ * - V4 One vote per identity and promotion, approve or reject: a repeat of
+ *   the same vote is answered without being counted again, a different vote
+ *   is refused. Only a vote invalidated as stale (V5) may be cast again, on
+ *   what is true now.
  * - V5 A vote records what its voter saw: the artifact's evidence and the
  *   revocation facts of every key that signed it. When either changes, the
  *   vote is stale: it is invalidated (recorded, with the reason) and no
@@ -54,8 +56,8 @@ export interface VoteRequest {
   plan: Pick<Plan, 'relied'> | null;
   voter: { identity: string; roles: readonly string[] };
   vote: VoteKind;
-  /** Every vote already cast on this promotion (invalidated ones included: they were cast). */
-  votes: readonly Pick<Vote, 'identity' | 'vote'>[];
+  /** Every vote already cast on this promotion. */
+  votes: readonly Pick<Vote, 'identity' | 'vote' | 'invalidatedAt'>[];
 }
 
 /** Why this vote may not be cast; empty when it may. */
@@ -65,7 +67,7 @@ export function voteRefusals(r: VoteRequest): Reason[] {
   // V1
   if (!r.voter.roles.includes('approver')) out.push({ code: 'APPROVER_ROLE_MISSING', message: `${who} does not hold the approver role` });
   // V4
-  const earlier = r.votes.find((v) => v.identity === who);
+  const earlier = r.votes.find((v) => v.identity === who && v.invalidatedAt === null);
   if (earlier) out.push({ code: 'ALREADY_VOTED', message: `${who} already voted (${earlier.vote}) on ${r.promotion.id}; one vote per identity` });
   if (r.vote === 'reject') return out; // V6
   // V2

@@ -46,8 +46,8 @@ describe('votes: separation of duties', async () => {
     assert.deepEqual(codes('carol@acme', ['approver'], 'approve', [vote('carol@acme', seen)]), ['ALREADY_VOTED']);
     assert.deepEqual(codes('carol@acme', ['approver'], 'reject', [vote('carol@acme', seen)]), ['ALREADY_VOTED']);
     assert.deepEqual(codes('carol@acme', ['approver'], 'approve', [vote('carol@acme', seen, { vote: 'reject' })]), ['ALREADY_VOTED']);
-    // An invalidated vote was still cast: the same identity does not get a second one.
-    assert.deepEqual(codes('carol@acme', ['approver'], 'approve', [vote('carol@acme', seen, { invalidatedAt: 'x', invalidatedReason: 'stale' })]), ['ALREADY_VOTED']);
+    // A vote invalidated as stale no longer stands: its voter may judge what is true now.
+    assert.deepEqual(codes('carol@acme', ['approver'], 'approve', [vote('carol@acme', seen, { invalidatedAt: 'x', invalidatedReason: 'stale' })]), []);
   });
 
   it('V6: a veto needs only the role and a first vote (the requester and signers may stop a promotion)', () => {
