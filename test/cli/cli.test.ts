@@ -121,8 +121,17 @@ describe('cli', () => {
   it('runs the demo end to end', async () => {
     const r = await cli(['demo', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const j = r.json<{ ok: boolean; steps: { title: string }[] }>();
+    const j = r.json<{ ok: boolean; steps: { title: string; output: string }[] }>();
     assert.equal(j.ok, true);
-    assert.ok(j.steps.length >= 3);
+    assert.ok(j.steps.length >= 10);
+    const out = (title: RegExp) => j.steps.find((s) => title.test(s.title))?.output ?? '';
+    // The pipeline the issue describes: prod held for an approval, approved by a second identity, the gate admits it,
+    // a revoked key flips it to refusing, and the rollback revalidates the previous version.
+    assert.match(out(/^Prod a day later/), /AWAITING-APPROVAL[\s\S]*APPROVAL_REFUSED[\s\S]*→ prod: PROMOTED/);
+    assert.match(out(/^The deploy-time gate/), /^  VERIFIED: pkg:npm\/acme-app@1\.4\.2 .* may run in prod \(online/m);
+    assert.match(out(/^The deploy-time gate/), /VERIFIED: .* \(offline/);
+    assert.match(out(/^The deploy-time gate/), /HEAD_EXPIRED[\s\S]*RECEIPT_NOT_CURRENT/);
+    assert.match(out(/^Incident/), /REFUSED: [\s\S]*EVIDENCE_INVALIDATED/);
+    assert.match(out(/^Rollback revalidates/), /VERIFIED: pkg:npm\/acme-app@1\.4\.1 .* may run in prod/);
   });
 });
