@@ -38,7 +38,7 @@ import {
 } from '../core/policy/index.ts';
 import { compilePattern } from '../core/policy/match.ts';
 import { isKnownPredicateType as isIntotoPredicateType } from '../core/intoto.ts';
-import type { LogEntry, Signer, Tx } from '../core/ports.ts';
+import type { LogEntry, PolicyVersionRecord, Signer, Tx } from '../core/ports.ts';
 import { VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
 import { keyPositionOf, type SourceProblem } from '../core/yaml.ts';
 import { findArtifact } from './artifacts.ts';
@@ -218,7 +218,7 @@ export async function activeSet(ctx: Context, tx: Tx): Promise<ActiveSet> {
       hint: 'custody policy publish --key <policy-key> (or set requireSignedPolicies: false while you try things out)',
     });
   }
-  const payload = await verifiedPayload(ctx, tx, latest.bundle, new Date(latest.publishedAt), `published policy v${latest.version}`);
+  const payload = await verifiedLatest(ctx, tx, latest);
   if (payload.version !== latest.version) {
     throw new CustodyError('POLICY_SIGNATURE_INVALID', `the store holds version ${latest.version}, but its signed content says version ${payload.version}: an old set replayed as new`, {
       hint: 'inspect the audit log (policy.published entries); publish again with a trusted key',
@@ -235,6 +235,21 @@ export async function activeSet(ctx: Context, tx: Tx): Promise<ActiveSet> {
     resolved: payload.policies,
     sources: payload.sources,
   };
+}
+
+// The newest published set as verified in this process, by its exact bundle text and the state of the key that
+// signed it: verification is a pure function of those, so the same inputs need not be verified on every decision.
+const verifiedSets = new Map<string, { keyState: string; payload: PolicySetPayload }>();
+
+async function verifiedLatest(ctx: Context, tx: Tx, latest: PolicyVersionRecord): Promise<PolicySetPayload> {
+  const key = await tx.keys.byKeyid(latest.keyid);
+  const keyState = key ? JSON.stringify([key.status, key.purposes, key.notBefore, key.notAfter, key.retiredAt, key.revokedAt, key.compromisedSince, key.publicKeyPem]) : '';
+  const hit = verifiedSets.get(latest.bundle);
+  if (hit && key && hit.keyState === keyState) return hit.payload;
+  const payload = await verifiedPayload(ctx, tx, latest.bundle, new Date(latest.publishedAt), `published policy v${latest.version}`);
+  if (verifiedSets.size >= 8) verifiedSets.clear();
+  verifiedSets.set(latest.bundle, { keyState, payload });
+  return payload;
 }
 
 async function verifiedPayload(ctx: Context, tx: Tx, bundleText: string, recordedAt: Date | undefined, what: string): Promise<PolicySetPayload> {
@@ -303,7 +318,8 @@ export function historyFromLog(entries: readonly LogEntry[]): HistoryEntry[] {
   return out;
 }
 
-export async function policyInput(ctx: Context, tx: Tx, artifact: Artifact, environment: string, now: Date, deps: PolicyDeps = DEFAULT_DEPS): Promise<PolicyInput> {
+/** `known`: facts the caller has already read in this transaction (the promotion engine reads the environment first). */
+export async function policyInput(ctx: Context, tx: Tx, artifact: Artifact, environment: string, now: Date, deps: PolicyDeps = DEFAULT_DEPS, known: { current?: PolicyInput['current'] } = {}): Promise<PolicyInput> {
   const trusted = await trustedKeys(tx);
   // Custody's own promotion receipts are not evidence about how the artifact was built: the graph and history gates speak for them.
   const evidence = (await deps.evidenceFor(tx, trusted, artifact, now)).filter((e) => e.predicateType !== VSA_PREDICATE_TYPE || e.source === 'imported');
@@ -325,7 +341,7 @@ export async function policyInput(ctx: Context, tx: Tx, artifact: Artifact, envi
     },
     actor: { identity: ctx.actor.identity, roles: ctx.actor.roles, groups: groupsOf(ctx.config, ctx.actor.identity) },
     evidence,
-    current: await currentIn(tx, environment),
+    current: known.current !== undefined ? known.current : await currentIn(tx, environment),
     history,
     approvals: [],
     exceptions,

@@ -5,7 +5,7 @@
  * is never staler than the answer's `generatedAt`.
  */
 import type { Reason } from '../core/errors.ts';
-import { OPEN_STATES, type Promotion, type PromotionKind, type PromotionState } from '../core/promotion/index.ts';
+import { type Promotion, type PromotionKind, type PromotionState } from '../core/promotion/index.ts';
 import { findArtifact } from './artifacts.ts';
 import { DEFAULT_PROMOTION_DEPS, environmentConfig, recoverInterrupted, type PromotionDeps, type Recovery } from './promotion.ts';
 import type { Context } from './workspace.ts';
@@ -60,7 +60,7 @@ export async function promotionStatus(ctx: Context, input: { environment?: strin
       const cfg = ctx.config.environments[name];
       const state = await tx.environments.get(name);
       const cur = state?.current ? await tx.promotions.byId(state.current) : undefined;
-      const open = await tx.promotions.list({ environment: name, states: [...OPEN_STATES], limit: 200 });
+      const open = await tx.promotions.open(name);
       out.push({
         name,
         from: cfg?.from ?? [],

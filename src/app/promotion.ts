@@ -59,7 +59,8 @@ import {
   type VoteKind,
 } from '../core/promotion/index.ts';
 import { VERSION } from '../core/version.ts';
-import { verifyEvidence } from '../core/verify/index.ts';
+import { verifyEnvelopeSignatures, type VerifyResult } from '../core/verify/index.ts';
+import type { StoredEvidence } from '../core/evidence.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
 import { artifactDigests, evidenceFor as defaultEvidenceFor, storeEvidence, toStored } from './evidence.ts';
@@ -220,11 +221,26 @@ async function transition(tx: Tx, ctx: Context, p: Promotion, to: PromotionState
   });
 }
 
-async function currentOf(tx: Tx, state: EnvironmentState | undefined): Promise<CurrentState | null> {
-  if (!state?.current) return null;
-  const c = await tx.promotions.byId(state.current);
+/** What a transaction has read about the environment: its pointer and the promotion that is current there. */
+interface EnvironmentView {
+  state: EnvironmentState | undefined;
+  previous: Promotion | undefined;
+}
+
+async function readEnvironment(tx: Tx, environment: string): Promise<EnvironmentView> {
+  const state = await tx.environments.get(environment);
+  return { state, previous: state?.current ? await tx.promotions.byId(state.current) : undefined };
+}
+
+function currentOf(c: Promotion | undefined): CurrentState | null {
   if (!c) return null;
   return { promotion: c.id, artifact: c.artifact, since: c.finishedAt ?? c.updatedAt, by: c.requestedBy, receipt: c.receipt };
+}
+
+/** Writes a promotion: the first time as a new row, after that as an update. */
+async function save(tx: Tx, p: Promotion, isNew: boolean): Promise<void> {
+  if (isNew) await tx.promotions.insert(p);
+  else await tx.promotions.update(p);
 }
 
 /** The newest receipt of this artifact in each source environment, from a promotion that reached it and was not rolled back. */
@@ -238,12 +254,14 @@ async function sourceReceipts(tx: Tx, digest: string, from: readonly string[]): 
 }
 
 /** Makes the plan from what the store holds now; stale votes are invalidated and logged as it goes. */
-async function planNow(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, now: Date, record: boolean): Promise<{ plan: Plan; state: EnvironmentState | undefined }> {
+async function planNow(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, now: Date, record: boolean, known?: EnvironmentView): Promise<{ plan: Plan; view: EnvironmentView }> {
   const { ctx } = e;
   const envConfig = environmentConfig(ctx, p.environment);
-  const state = await tx.environments.get(p.environment);
-  const current = await currentOf(tx, state);
-  const input = await policyInput(ctx, tx, artifact, p.environment, now, { evidenceFor: e.deps.evidenceFor, loadSigner: e.deps.loadSigner });
+  const view = known ?? (await readEnvironment(tx, p.environment));
+  const { state } = view;
+  const current = currentOf(view.previous);
+  const inputCurrent = current ? { version: current.artifact.version, digest: current.artifact.digest, since: current.since } : null;
+  const input = await policyInput(ctx, tx, artifact, p.environment, now, { evidenceFor: e.deps.evidenceFor, loadSigner: e.deps.loadSigner }, { current: inputCurrent });
   const votes = await tx.approvals.forPromotion(p.id);
   const seen = seenState(input.evidence, input.keys ?? []);
   if (record) {
@@ -261,13 +279,13 @@ async function planNow(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, now:
       kind: p.kind,
       // The requester is the actor of the decision, whoever's vote triggered this plan.
       actor: p.requestedBy === ctx.actor.identity ? input.actor : { identity: p.requestedBy, roles: [], groups: groupsOf(ctx.config, p.requestedBy) },
-      current: current ? { version: current.artifact.version, digest: current.artifact.digest, since: current.since } : null,
+      current: inputCurrent,
       approvals: counted.map((v) => ({ identity: v.identity, roles: v.roles, groups: v.groups, time: v.time })),
     },
     environment: { name: p.environment, from: envConfig.from, seq: state?.seq ?? 0, current },
     sources: await sourceReceipts(tx, artifact.digest, envConfig.from),
   });
-  return { plan, state };
+  return { plan, view };
 }
 
 /**
@@ -275,26 +293,29 @@ async function planNow(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, now:
  * or `awaiting-approval`, plan and move on (S2, S3). Returns what the caller
  * must do next outside the transaction.
  */
-async function advance(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, mode: 'supersede' | 'queue'): Promise<Step> {
+async function advance(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, mode: 'supersede' | 'queue', isNew = false): Promise<Step> {
   const { ctx } = e;
   const now = ctx.clock.now();
   const envConfig = environmentConfig(ctx, p.environment);
-  const state = await tx.environments.get(p.environment);
+  const view = await readEnvironment(tx, p.environment);
+  const { state } = view;
   if (state?.applying && state.applying !== p.id) {
     const holder = await tx.promotions.byId(state.applying);
     if (holder?.state === 'applying') {
-      if (abandoned(holder, now)) return { kind: 'recover', promotion: p, holder };
-      if (mode === 'queue') return { kind: 'wait', promotion: p, holder };
+      if (abandoned(holder, now) || mode === 'queue') {
+        if (isNew) await save(tx, p, true);
+        return { kind: abandoned(holder, now) ? 'recover' : 'wait', promotion: p, holder };
+      }
       // Serialisation: exactly one promotion applies into an environment; the newcomer is superseded.
       if (p.state === 'requested' || p.state === 'awaiting-approval') await transition(tx, ctx, p, 'evaluating', now);
       p.outcome = { code: 'PROMOTION_SUPERSEDED', message: `${holder.id} (${holder.artifact.name}@${holder.artifact.version}) is applying into ${p.environment}; this promotion was superseded. Promote again once it is done` };
       await transition(tx, ctx, p, 'rejected', now, { code: p.outcome.code, reason: p.outcome.message, by: holder.id });
-      await tx.promotions.update(p);
+      await save(tx, p, isNew);
       return { kind: 'done', promotion: p };
     }
   }
   await transition(tx, ctx, p, 'evaluating', now);
-  const { plan } = await planNow(tx, e, p, artifact, now, true);
+  const { plan } = await planNow(tx, e, p, artifact, now, true, view);
   p.plan = plan;
   switch (plan.action) {
     case 'reject': {
@@ -307,10 +328,6 @@ async function advance(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, mode
       break;
     case 'apply': {
       const receipt = await usableReceiptKey(tx, e, p.environment, now);
-      const next: EnvironmentState = { environment: p.environment, current: state?.current ?? null, applying: p.id, seq: (state?.seq ?? 0) + 1, updatedAt: now.toISOString() };
-      if (!(await tx.environments.save(next, state ? state.seq : null))) {
-        throw new CustodyError('PROMOTION_SUPERSEDED', `${p.environment} changed while ${p.id} was being planned`, { hint: 'promote again' });
-      }
       p.owner = OWNER;
       p.leaseExpiresAt = new Date(now.getTime() + applyBudgetMs(envConfig.target) + LEASE_SLACK_MS).toISOString();
       await transition(tx, ctx, p, 'applying', now, {
@@ -324,14 +341,19 @@ async function advance(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, mode
       });
       if (envConfig.target.type === 'none') {
         // Nothing moves outside the store, so the whole promotion is this one transaction.
-        await finish(tx, e, p, artifact, { output: '', details: {} }, receipt, now, undefined);
-        break;
+        await finish(tx, e, p, artifact, { output: '', details: {} }, receipt, now, undefined, { view, isNew });
+        return { kind: 'done', promotion: p };
       }
-      await tx.promotions.update(p);
+      await save(tx, p, isNew);
+      // The apply lock: at most one promotion applies into an environment (written after the row it names).
+      const next: EnvironmentState = { environment: p.environment, current: state?.current ?? null, applying: p.id, seq: (state?.seq ?? 0) + 1, updatedAt: now.toISOString() };
+      if (!(await tx.environments.save(next, state ? state.seq : null))) {
+        throw new CustodyError('PROMOTION_SUPERSEDED', `${p.environment} changed while ${p.id} was being planned`, { hint: 'promote again' });
+      }
       return { kind: 'apply', promotion: p, artifact };
     }
   }
-  await tx.promotions.update(p);
+  await save(tx, p, isNew);
   return { kind: 'done', promotion: p };
 }
 
@@ -350,31 +372,30 @@ async function usableReceiptKey(tx: Tx, e: Engine, environment: string, now: Dat
  * promotion (replaced, or rolled-back by a rollback) and record `promoted`
  * with the receipt's digest. All in the caller's transaction.
  */
-async function finish(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, outcome: TargetOutcome, receipt: { key: KeyRecord; signer: Signer }, at: Date, recovered: string | undefined): Promise<void> {
+async function finish(
+  tx: Tx,
+  e: Engine,
+  p: Promotion,
+  artifact: Artifact,
+  outcome: TargetOutcome,
+  receipt: { key: KeyRecord; signer: Signer },
+  at: Date,
+  recovered: string | undefined,
+  /** From a one-transaction promotion: the environment as it read it (not locked, since nothing ran outside), and whether the row is new. */
+  inline?: { view: EnvironmentView; isNew: boolean },
+): Promise<void> {
   const { ctx } = e;
   const plan = p.plan;
   if (!plan) throw new CustodyError('INTERNAL', `${p.id} is applying without a plan`);
-  const statement = buildReceiptStatement({ plan, artifact, verifierId: verifierId(ctx), verifierVersion: VERSION, time: plan.time });
-  const envelope = await signEnvelope(INTOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement), 'utf8'), receipt.signer);
-  const body = JSON.stringify(dsseBundle(envelope));
-  // Verified as every reader will, before it exists: a misbehaving signer fails here, not at deploy time.
-  const check = verifyEvidence({ input: body, maxBytes: ctx.config.limits.evidenceBytes, artifact: artifactDigests(artifact), keys: toTrustedKeys([receipt.key]), signedAt: at, purpose: 'promotion-receipt', predicateType: VSA_PREDICATE_TYPE });
-  if (!check.ok) throw new CustodyError('INTERNAL', `the receipt just signed by ${keyLabel(receipt.key)} does not verify: ${check.reasons.map((r) => r.code).join(', ')}`);
   const time = at.toISOString();
-  const stored = toStored({ body, result: check, source: 'attested', time, actor: ctx.actor.identity, expect: null });
+  const stored = await signReceipt(ctx, plan, artifact, receipt, at);
   await storeEvidence(ctx, tx, stored, artifact);
 
-  const state = await tx.environments.get(p.environment);
-  if (!state || state.applying !== p.id) throw new CustodyError('INTERNAL', `${p.environment} is not held by ${p.id}`);
-  if (state.current && state.current !== p.id) {
-    const previous = await tx.promotions.byId(state.current);
-    if (previous?.state === 'promoted') {
-      await transition(tx, ctx, previous, p.kind === 'rollback' ? 'rolled-back' : 'replaced', at, { by: p.id, byVersion: p.artifact.version });
-      await tx.promotions.update(previous);
-    }
-  }
-  if (!(await tx.environments.save({ ...state, current: p.id, applying: null, seq: state.seq + 1, updatedAt: time }, state.seq))) {
-    throw new CustodyError('INTERNAL', `${p.environment} moved while ${p.id} held it`);
+  const { state, previous } = inline?.view ?? (await readEnvironment(tx, p.environment));
+  if (!inline && (!state || state.applying !== p.id)) throw new CustodyError('INTERNAL', `${p.environment} is not held by ${p.id}`);
+  if (previous && previous.id !== p.id && previous.state === 'promoted') {
+    await transition(tx, ctx, previous, p.kind === 'rollback' ? 'rolled-back' : 'replaced', at, { by: p.id, byVersion: p.artifact.version });
+    await tx.promotions.setState(previous);
   }
   p.receipt = stored.digest;
   p.targetOutput = capOutput(outcome.output);
@@ -387,6 +408,40 @@ async function finish(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, outco
     ...(recovered === undefined ? {} : { recovered }),
   });
   p.logIndex = entry.index;
+  await save(tx, p, inline?.isNew ?? false);
+  const next: EnvironmentState = { environment: p.environment, current: p.id, applying: null, seq: (state?.seq ?? 0) + 1, updatedAt: time };
+  if (!(await tx.environments.save(next, state ? state.seq : null))) {
+    throw new CustodyError('INTERNAL', `${p.environment} moved while ${p.id} held it`);
+  }
+}
+
+/**
+ * Signs the receipt (a VSA over the plan, DSSE in a Sigstore bundle) and
+ * checks the signature against the key before anything is stored: a
+ * misbehaving signer or token fails here, not at deploy time.
+ */
+async function signReceipt(ctx: Context, plan: Plan, artifact: Artifact, receipt: { key: KeyRecord; signer: Signer }, at: Date): Promise<StoredEvidence> {
+  const statement = buildReceiptStatement({ plan, artifact, verifierId: verifierId(ctx), verifierVersion: VERSION, time: plan.time });
+  const envelope = await signEnvelope(INTOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement), 'utf8'), receipt.signer);
+  const check = verifyEnvelopeSignatures(envelope, { keys: toTrustedKeys([receipt.key]), signedAt: at, purpose: 'promotion-receipt' });
+  if (!check.ok) throw new CustodyError('INTERNAL', `the receipt just signed by ${keyLabel(receipt.key)} does not verify: ${check.reasons.map((r) => r.code).join(', ')}`);
+  const bundle = dsseBundle(envelope) as { mediaType?: string };
+  const body = JSON.stringify(bundle);
+  const time = at.toISOString();
+  const result: VerifyResult = {
+    ok: true,
+    reasons: [],
+    format: 'bundle',
+    kind: 'attestation',
+    mediaType: bundle.mediaType ?? null,
+    statement,
+    predicateType: VSA_PREDICATE_TYPE,
+    signatures: check.signatures,
+    signers: check.signers,
+    signedAt: time,
+    subjects: Object.entries(artifactDigests(artifact)).map(([alg, hex]) => `${alg}:${hex}`),
+  };
+  return toStored({ body, result, source: 'attested', time, actor: ctx.actor.identity, expect: null });
 }
 
 function capOutput(s: string): string {
@@ -477,10 +532,12 @@ export interface Recovery {
  */
 export async function recoverInterrupted(ctx: Context, options: { environment?: string } = {}, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<Recovery[]> {
   const now = ctx.clock.now();
-  const open = await ctx.store.read((tx) => tx.promotions.list({ states: ['applying', 'requested'], ...(options.environment === undefined ? {} : { environment: options.environment }), limit: 1000 }));
+  const environments = options.environment === undefined ? Object.keys(ctx.config.environments) : [options.environment];
+  // Only what can be stuck: a queued request, or the one apply an environment's lock names.
+  const open = await ctx.store.read(async (tx) => (await Promise.all(environments.map((env) => tx.promotions.open(env)))).flat());
   const out: Recovery[] = [];
   for (const c of open) {
-    if (!abandoned(c, now) || !Object.hasOwn(ctx.config.environments, c.environment)) continue;
+    if ((c.state !== 'applying' && c.state !== 'requested') || !abandoned(c, now)) continue;
     out.push(await recoverOne(ctx, c, deps));
   }
   return out;
@@ -604,8 +661,9 @@ export interface PromoteInput {
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:/@+=-]{1,200}$/;
 
+/** `pr_` + the creation time in ms (hex) + 40 random bits: unique, and new rows land together in the index. */
 export function newPromotionId(): string {
-  return `pr_${randomBytes(8).toString('hex')}`;
+  return `pr_${Date.now().toString(16).padStart(12, '0')}${randomBytes(5).toString('hex')}`;
 }
 
 /**
@@ -663,8 +721,7 @@ async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): 
           leaseExpiresAt: new Date(now.getTime() + QUEUE_WAIT_MS + LEASE_SLACK_MS).toISOString(),
           seq: await tx.promotions.nextSeq(),
         };
-        await tx.promotions.insert(p);
-        // S1
+        // S1 (the row is written once, as it rests at the end of this transaction)
         await tx.log.append({
           type: 'promotion.requested',
           actor: ctx.actor.identity,
@@ -672,9 +729,7 @@ async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): 
           subject: artifact.digest,
           payload: { promotion: p.id, environment: p.environment, kind: p.kind, name: artifact.name, version: artifact.version, ...(p.idempotencyKey === null ? {} : { idempotencyKey: p.idempotencyKey }) },
         });
-        const step = await advance(tx, e, p, artifact, envConfig.concurrency);
-        if (step.kind === 'wait' || step.kind === 'recover') await tx.promotions.update(p);
-        return step;
+        return advance(tx, e, p, artifact, envConfig.concurrency, true);
       })
       .catch(async (err: unknown) => {
         // Two retries with one key at once: the second insert loses the unique index; the first promotion is the answer.
@@ -685,7 +740,8 @@ async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): 
       });
     if (first.kind === 'replay') return viewOf(first.promotion, await votesOf(ctx, first.promotion.id), true);
     const done = await drive(e, first, envConfig.concurrency);
-    return viewOf(done, await votesOf(ctx, done.id));
+    // Nobody votes on a promotion before it awaits approval, and this call made it.
+    return viewOf(done, []);
   } catch (e) {
     return auditRefusal(ctx, input.kind === 'rollback' ? 'promotion.rollback' : 'promotion.request', subject, e);
   }
@@ -790,9 +846,7 @@ async function castVote(ctx: Context, target: { id: string; environment?: string
         return { kind: 'done', promotion: p };
       }
       // An approval is never thrown away because the environment is busy: it waits its turn.
-      const step = await advance(tx, e, p, artifact, 'queue');
-      if (step.kind === 'wait' || step.kind === 'recover') await tx.promotions.update(p);
-      return step;
+      return advance(tx, e, p, artifact, 'queue');
     });
     if (step.kind === 'replay') return viewOf(step.promotion, await votesOf(ctx, step.promotion.id), true);
     const done = await drive(e, step, 'queue');

@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-import { main } from './main.ts';
+import { enableCompileCache } from 'node:module';
+
+// V8's code cache for Custody's own modules and its dependencies (kept in the
+// OS temporary folder): a short CLI process spends most of its life compiling.
+enableCompileCache();
+const { main } = await import('./main.ts');
 
 // A closed pipe (`custody … | head`) is the reader's choice, not our error.
 for (const stream of [process.stdout, process.stderr]) {

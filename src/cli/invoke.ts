@@ -17,10 +17,13 @@ export interface InvokeIO {
  * renders both modes with one piece of code (see src/app/operations/index.ts).
  */
 export async function invoke<K extends OperationId>(g: GlobalOptions, id: K, input: InputOf<K>, io: InvokeIO = {}): Promise<OutputOf<K>> {
-  // Loaded on use: `custody --help` should not pay for zod schemas or the HTTP client.
-  const [{ operation, runOperation }, { callRemote, remoteTarget }] = await Promise.all([import('../app/operations/index.ts'), import('./remote.ts')]);
-  const target = remoteTarget(g);
-  if (target) return (await callRemote(target, operation(id), input, io)) as OutputOf<K>;
+  // Loaded on use: `custody --help` should not pay for zod schemas, nor a local command for the HTTP client.
+  const { operation, runOperation } = await import('../app/operations/index.ts');
+  if (g.server !== undefined || (process.env['CUSTODY_SERVER'] ?? '') !== '') {
+    const { callRemote, remoteTarget } = await import('./remote.ts');
+    const target = remoteTarget(g);
+    if (target) return (await callRemote(target, operation(id), input, io)) as OutputOf<K>;
+  }
   return withContext(g, (ctx) =>
     runOperation(ctx, id, input, {
       ...(io.file === undefined ? {} : { upload: io.file }),

@@ -151,6 +151,10 @@ export interface PromotionRepository {
   /** A duplicate idempotency key is a unique violation (STORE_ERROR, details.violation = 'unique', table promotions). */
   insert(p: Promotion): Promise<void>;
   update(p: Promotion): Promise<void>;
+  /** Writes only the state and its times (a transition of a promotion that is otherwise settled: replaced, rolled back). */
+  setState(p: Pick<Promotion, 'id' | 'state' | 'updatedAt' | 'finishedAt'>): Promise<void>;
+  /** The promotions of an environment still in flight (requested, evaluating, awaiting approval, applying), newest first. */
+  open(environment: string): Promise<Promotion[]>;
   /** Newest first (by creation order). */
   list(filter?: PromotionFilter): Promise<Promotion[]>;
 }

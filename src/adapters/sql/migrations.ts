@@ -146,7 +146,7 @@ CREATE TABLE promotions (
 );
 CREATE INDEX promotions_environment ON promotions (environment, seq);
 CREATE INDEX promotions_artifact ON promotions (artifact, seq);
-CREATE INDEX promotions_state ON promotions (state);
+CREATE INDEX promotions_open ON promotions (environment, seq) WHERE state IN ('requested', 'evaluating', 'awaiting-approval', 'applying');
 CREATE TABLE approvals (
   promotion           TEXT NOT NULL REFERENCES promotions (id),
   identity            TEXT NOT NULL,

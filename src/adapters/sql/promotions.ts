@@ -82,6 +82,9 @@ function values(p: Promotion): SqlValue[] {
   ];
 }
 
+/** Promotions still in flight; the same text as the partial index's predicate in the migration. */
+export const OPEN_PREDICATE = "state IN ('requested', 'evaluating', 'awaiting-approval', 'applying')";
+
 // Bounded so no caller reads an unbounded history by accident.
 const MAX_LIST = 10_000;
 
@@ -107,6 +110,14 @@ export function promotionRepository(db: SqlExecutor): PromotionRepository {
       const [id, ...rest] = values(p);
       const sets = COLUMNS.split(', ').slice(1).map((c) => `${c} = ?`).join(', ');
       await db.run(`UPDATE promotions SET ${sets} WHERE id = ?`, [...rest, id ?? null]);
+    },
+    async setState(p) {
+      await db.run('UPDATE promotions SET state = ?, updated_at = ?, finished_at = ? WHERE id = ?', [p.state, p.updatedAt, p.finishedAt, p.id]);
+    },
+    async open(environment) {
+      // The literal state list matches the partial index promotions_open exactly, so both stores use it.
+      const rows = await db.all<PromotionRow>(`SELECT ${COLUMNS} FROM promotions WHERE environment = ? AND ${OPEN_PREDICATE} ORDER BY seq DESC LIMIT 1000`, [environment]);
+      return rows.map(fromRow);
     },
     async list(filter: PromotionFilter = {}) {
       const where: string[] = [];

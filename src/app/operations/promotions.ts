@@ -1,14 +1,17 @@
 import { z } from 'zod';
-import { PROMOTION_STATES } from '../../core/promotion/index.ts';
-import { approvePromotion, promote, rejectPromotion, rollback, showPromotion } from '../promotion.ts';
-import { promotionHistory, promotionStatus } from '../promotion-board.ts';
-import { exportReceipts, verifyEnvironment } from '../receipts.ts';
+// The state list only: every CLI command loads this table, and the engine behind it (CEL, the verifiers) is
+// loaded by the operations that run it, on use.
+import { PROMOTION_STATES } from '../../core/promotion/state.ts';
 import { defineOperation } from './registry.ts';
+
+const engine = () => import('../promotion.ts');
+const board = () => import('../promotion-board.ts');
+const receipts = () => import('../receipts.ts');
 
 // Types only: the use cases check names, digests and keys, so both modes refuse alike.
 const ArtifactRef = z.string().min(1).max(1300).describe('name@version, or sha256:<hex>');
 const EnvName = z.string().min(1).max(64).describe('an environment of custody.yaml');
-const PromotionId = z.string().min(1).max(64).describe('pr_<16 hex>');
+const PromotionId = z.string().min(1).max(64).describe('pr_<22 hex>');
 const IdempotencyKey = z.string().max(200).describe('a retry with the same key (same requester, same environment) returns the same promotion');
 
 const ReasonSchema = z.object({ code: z.string(), message: z.string() });
@@ -170,7 +173,7 @@ export const PROMOTION_OPERATIONS = [
     input: z.strictObject({ artifact: ArtifactRef, to: EnvName, idempotencyKey: IdempotencyKey.optional() }),
     output: PromotionSchema,
     example: { artifact: 'pkg:npm/example@1.0.0', to: 'dev' },
-    run: (ctx, input) => promote(ctx, input),
+    run: async (ctx, input) => (await engine()).promote(ctx, input),
   }),
   defineOperation({
     id: 'promotion.show',
@@ -181,7 +184,7 @@ export const PROMOTION_OPERATIONS = [
     input: z.strictObject({ id: PromotionId }),
     output: PromotionSchema,
     example: { id: 'pr_00000000000000a1' },
-    run: (ctx, input) => showPromotion(ctx, input.id),
+    run: async (ctx, input) => (await engine()).showPromotion(ctx, input.id),
   }),
   defineOperation({
     id: 'promotion.approve',
@@ -194,7 +197,7 @@ export const PROMOTION_OPERATIONS = [
     input: z.strictObject({ environment: EnvName, id: PromotionId, comment: z.string().max(4096).optional() }),
     output: PromotionSchema,
     example: { environment: 'prod', id: 'pr_00000000000000a1', comment: 'reviewed' },
-    run: (ctx, input) => approvePromotion(ctx, input),
+    run: async (ctx, input) => (await engine()).approvePromotion(ctx, input),
   }),
   defineOperation({
     id: 'promotion.reject',
@@ -206,7 +209,7 @@ export const PROMOTION_OPERATIONS = [
     input: z.strictObject({ environment: EnvName, id: PromotionId, reason: z.string().max(4096) }),
     output: PromotionSchema,
     example: { environment: 'prod', id: 'pr_00000000000000b1', reason: 'the release notes are missing' },
-    run: (ctx, input) => rejectPromotion(ctx, input),
+    run: async (ctx, input) => (await engine()).rejectPromotion(ctx, input),
   }),
   defineOperation({
     id: 'promotion.rollback',
@@ -219,7 +222,7 @@ export const PROMOTION_OPERATIONS = [
     input: z.strictObject({ environment: EnvName, to: z.string().max(1300).optional().describe('a version (or name@version, or digest) promoted there before'), idempotencyKey: IdempotencyKey.optional() }),
     output: PromotionSchema.extend({ suggestion: CandidateSchema.nullable() }).meta({ id: 'Rollback' }),
     example: { environment: 'dev' },
-    run: (ctx, input) => rollback(ctx, input),
+    run: async (ctx, input) => (await engine()).rollback(ctx, input),
   }),
   defineOperation({
     id: 'promotion.status',
@@ -230,7 +233,7 @@ export const PROMOTION_OPERATIONS = [
     input: z.strictObject({ environment: EnvName.optional() }),
     output: StatusSchema,
     example: {},
-    run: (ctx, input) => promotionStatus(ctx, input),
+    run: async (ctx, input) => (await board()).promotionStatus(ctx, input),
   }),
   defineOperation({
     id: 'promotion.history',
@@ -241,7 +244,7 @@ export const PROMOTION_OPERATIONS = [
     input: z.strictObject({ ref: z.string().min(1).max(1300).describe('an environment, or an artifact (name@version or digest)'), limit: z.number().int().min(1).max(10_000).optional() }),
     output: HistorySchema,
     example: { ref: 'dev' },
-    run: (ctx, input) => promotionHistory(ctx, input),
+    run: async (ctx, input) => (await board()).promotionHistory(ctx, input),
   }),
   defineOperation({
     id: 'promotion.verify',
@@ -252,7 +255,7 @@ export const PROMOTION_OPERATIONS = [
     input: z.strictObject({ artifact: ArtifactRef, environment: EnvName }),
     output: DeployReportSchema,
     example: { artifact: 'pkg:npm/example@1.0.0', environment: 'dev' },
-    run: (ctx, input) => verifyEnvironment(ctx, input),
+    run: async (ctx, input) => (await receipts()).verifyEnvironment(ctx, input),
   }),
   defineOperation({
     id: 'receipt.export',
@@ -267,6 +270,6 @@ export const PROMOTION_OPERATIONS = [
       .object({ environment: z.string(), artifact: ArtifactRefSchema, head: HeadSchema, files: z.array(z.object({ path: z.string(), content: z.string() })) })
       .meta({ id: 'ReceiptExport' }),
     example: { environment: 'dev', validFor: '1h' },
-    run: (ctx, input) => exportReceipts(ctx, input),
+    run: async (ctx, input) => (await receipts()).exportReceipts(ctx, input),
   }),
 ] as const;

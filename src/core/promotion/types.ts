@@ -18,7 +18,7 @@ export interface PromotionArtifact {
 
 /** One promotion as the store keeps it. */
 export interface Promotion {
-  /** `pr_` and 16 hex digits: what `custody approve` takes. */
+  /** `pr_` and 22 hex digits (creation time, then random): what `custody approve` takes. */
   id: string;
   environment: string;
   artifact: PromotionArtifact;

@@ -7,13 +7,22 @@ import { keyValidAt, type KeyPurpose, type KeyRecord, type TrustedKeys } from '.
 import { reason, type VerifyReason } from './reasons.ts';
 
 // A KeyObject per key record: parsing the PEM costs more than an Ed25519
-// verification, and trust material is reused across a whole batch.
+// verification, and trust material is reused across a whole batch. Records are
+// read afresh for every operation, so the parsed key is also kept by its PEM
+// text (a public key is a pure function of it), bounded.
 const keyObjects = new WeakMap<KeyRecord, KeyObject>();
+const byPem = new Map<string, KeyObject>();
+const BY_PEM_MAX = 1024;
 
 export function publicKeyOf(key: KeyRecord): KeyObject {
   let k = keyObjects.get(key);
   if (!k) {
-    k = createPublicKey({ key: key.publicKeyPem, format: 'pem', type: 'spki' });
+    k = byPem.get(key.publicKeyPem);
+    if (!k) {
+      k = createPublicKey({ key: key.publicKeyPem, format: 'pem', type: 'spki' });
+      if (byPem.size >= BY_PEM_MAX) byPem.clear();
+      byPem.set(key.publicKeyPem, k);
+    }
     keyObjects.set(key, k);
   }
   return k;
