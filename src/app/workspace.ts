@@ -92,9 +92,11 @@ log:
 
 # The promotion graph: environments, their sources, policies and targets.
 # It must be a DAG; branches are fine (prod-eu and prod-us from staging).
+# Each has a target (none, fs or command), a receiptKey (default receipts) and a
+# concurrency (supersede or queue).
 # environments:
-#   dev: {}
-#   staging: { from: [dev] }
+#   dev: { target: { type: fs, dir: channels } }
+#   staging: { from: [dev], target: { type: command, command: [./deploy.sh, staging], timeout: 5m } }
 #   prod: { from: [staging], policy: prod }
 environments: {}
 
