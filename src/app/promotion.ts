@@ -519,7 +519,8 @@ function processAlive(pid: number): boolean {
 export interface Recovery {
   promotion: string;
   environment: string;
-  action: 'resumed' | 'rolled-back' | 'cancelled';
+  /** deferred: left for a process that can sign receipts, or already being recovered by another. */
+  action: 'resumed' | 'rolled-back' | 'cancelled' | 'deferred';
   state: PromotionState;
 }
 
@@ -546,6 +547,10 @@ export async function recoverInterrupted(ctx: Context, options: { environment?: 
 async function recoverOne(ctx: Context, stale: Promotion, deps: PromotionDeps): Promise<Recovery> {
   const now = ctx.clock.now();
   const envConfig = environmentConfig(ctx, stale.environment);
+  const deferred: Recovery = { promotion: stale.id, environment: stale.environment, action: 'deferred', state: stale.state };
+  // A process that cannot sign receipts (no KEK here, say a status run by an auditor) must not roll a good apply back: it leaves it.
+  const receipt = stale.state === 'applying' ? await deps.loadSigner(ctx, envConfig.receiptKey, 'promotion-receipt').catch(() => undefined) : undefined;
+  if (stale.state === 'applying' && !receipt) return deferred;
   const claimed = await ctx.store.transaction(async (tx) => {
     const p = await tx.promotions.byId(stale.id);
     if (!p || p.state !== stale.state || p.owner !== stale.owner) return undefined;
@@ -563,12 +568,15 @@ async function recoverOne(ctx: Context, stale: Promotion, deps: PromotionDeps): 
     const artifact = await tx.artifacts.byDigest(p.artifact.digest);
     return { p, artifact };
   });
-  if (!claimed) return { promotion: stale.id, environment: stale.environment, action: 'cancelled', state: stale.state };
+  // Someone else took it over first: theirs is the outcome.
+  if (!claimed) return deferred;
   const { p, artifact } = claimed;
-  if (p.state === 'cancelled' || !artifact) return { promotion: p.id, environment: p.environment, action: 'cancelled', state: p.state };
-
-  const receipt = await deps.loadSigner(ctx, envConfig.receiptKey, 'promotion-receipt').catch(() => undefined);
+  if (p.state === 'cancelled') return { promotion: p.id, environment: p.environment, action: 'cancelled', state: p.state };
   const e: Engine = { ctx, deps, receipt };
+  if (!artifact) {
+    const failed = await recordFailure(e, p, { code: 'INTERRUPTED', message: `interrupted while applying, and its artifact ${p.artifact.digest} is gone` }, null, 'rolled-back');
+    return { promotion: p.id, environment: p.environment, action: 'rolled-back', state: failed.state };
+  }
   // Resume only what today's plan still allows (keys, evidence, policy); else roll the target back.
   const fresh = await ctx.store.read(async (tx) => (await planNow(tx, e, p, artifact, now, false)).plan).catch(() => undefined);
   if (fresh?.action === 'apply' && receipt) {
@@ -612,7 +620,11 @@ async function drive(e: Engine, step: Step, mode: 'supersede' | 'queue'): Promis
       case 'apply':
         return carryOut(e, step.promotion, step.artifact, false);
       case 'recover':
-        await recoverOne(ctx, step.holder, e.deps);
+        if ((await recoverOne(ctx, step.holder, e.deps)).action === 'deferred') {
+          if (Date.now() > deadline) return cancelQueued(e, step.promotion);
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, 500);
+        }
         break;
       case 'wait':
         if (Date.now() > deadline) return cancelQueued(e, step.promotion);

@@ -234,6 +234,10 @@ describe('real processes: concurrency and crashes', () => {
       assert.ok(['1.0.0', '1.1.0'].includes(await readlink(channel)));
       const stuck = await w.ctx.store.read((tx) => tx.promotions.list({ environment: 'dev', states: ['applying'] }));
       assert.equal(stuck.length, 1);
+      // A process that cannot sign receipts (no KEK) leaves it for one that can, rather than rolling a good apply back.
+      const blind = await spawnCli(['status', '--env', 'dev', '--home', w.ws.home, '--json']);
+      assert.equal(blind.code, 0, blind.stderr);
+      assert.deepEqual(blind.json<{ recovered: { action: string; state: string }[] }>().recovered.map((r) => [r.action, r.state]), [['deferred', 'applying']]);
       const status = await spawnCli(['status', '--env', 'dev', '--home', w.ws.home, '--json'], { env: env() });
       assert.equal(status.code, 0, status.stderr);
       const board = status.json<{ recovered: { action: string; state: string }[]; environments: { current: { artifact: { version: string } } | null }[] }>();

@@ -135,7 +135,7 @@ export const StatusSchema = z
         pending: z.array(PendingSchema),
       }),
     ),
-    recovered: z.array(z.object({ promotion: z.string(), environment: z.string(), action: z.enum(['resumed', 'rolled-back', 'cancelled']), state: State })),
+    recovered: z.array(z.object({ promotion: z.string(), environment: z.string(), action: z.enum(['resumed', 'rolled-back', 'cancelled', 'deferred']), state: State })),
   })
   .meta({ id: 'StatusBoard', description: 'Each environment: its current version, since when and who, and what is in flight.' });
 
