@@ -913,9 +913,11 @@ async function rollbackCandidates(tx: Tx, environment: string): Promise<{ curren
  * candidate that would pass when its evidence no longer holds.
  */
 export async function rollback(ctx: Context, input: RollbackInput, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<RollbackView> {
-  requireRole(ctx.actor, 'deployer', 'rolling back');
-  environmentConfig(ctx, input.environment);
-  const { current, candidates } = await ctx.store.read((tx) => rollbackCandidates(tx, input.environment)).catch((e: unknown) => auditRefusal(ctx, 'promotion.rollback', undefined, e));
+  const { current, candidates } = await (async () => {
+    requireRole(ctx.actor, 'deployer', 'rolling back');
+    environmentConfig(ctx, input.environment);
+    return ctx.store.read((tx) => rollbackCandidates(tx, input.environment));
+  })().catch((e: unknown) => auditRefusal(ctx, 'promotion.rollback', undefined, e));
   const chosen = input.to === undefined ? candidates[0] : pickCandidate(candidates, current, input.to);
   if (!chosen) {
     return auditRefusal(ctx, 'promotion.rollback', current.artifact.digest, new CustodyError('ROLLBACK_REFUSED', input.to === undefined ? `${input.environment} has had no other version than ${current.artifact.version}` : `${input.to} was never promoted into ${input.environment}`, {
