@@ -21,7 +21,6 @@ export class SqliteStore implements Store {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   private readonly executor: SqlExecutor;
-  private readonly tx: Tx;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -36,7 +35,6 @@ export class SqliteStore implements Store {
         return Promise.resolve({ changes: Number(r.changes) });
       },
     };
-    this.tx = bindTx(this.executor);
   }
 
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
@@ -101,7 +99,8 @@ export class SqliteStore implements Store {
     this.begin(begin);
     let result: T;
     try {
-      result = await fn(this.tx);
+      // Fresh repositories per transaction: anything they cache lives exactly as long as it.
+      result = await fn(bindTx(this.executor));
     } catch (e) {
       this.rollback();
       throw e instanceof CustodyError ? e : mapSqliteError(e);

@@ -49,7 +49,54 @@ CREATE TABLE log_entries (
 CREATE INDEX log_entries_subject ON log_entries (subject);
 `;
 
+// The tamper-evident log (issue 5): entries keep only their canonical body and
+// leaf hash; the tree's subtree hashes, a bucketed subject lookup and signed
+// checkpoints join them. Why each table looks as it does: src/adapters/sql/log.ts.
+// Entries written under version 2 get their subtree hashes built by the log
+// repository on first use (SQL cannot compute SHA-256), flagged by log_backfill.
+const logTreeTables = (blob: string, smallint: string, withoutRowid: string) => `
+CREATE TABLE log_nodes (
+  level  ${smallint} NOT NULL,
+  idx    BIGINT NOT NULL,
+  hash   ${blob} NOT NULL,
+  PRIMARY KEY (level, idx)
+)${withoutRowid};
+CREATE TABLE log_subjects (
+  bucket       ${smallint} NOT NULL,
+  idx          BIGINT NOT NULL,
+  subject_key  BIGINT NOT NULL,
+  PRIMARY KEY (bucket, idx)
+)${withoutRowid};
+CREATE TABLE log_checkpoints (
+  seq         BIGINT PRIMARY KEY,
+  size        BIGINT NOT NULL,
+  root        ${blob} NOT NULL,
+  note        TEXT NOT NULL,
+  keyid       TEXT NOT NULL,
+  created_at  TEXT NOT NULL
+);
+CREATE INDEX log_checkpoints_size ON log_checkpoints (size, seq);
+CREATE TABLE log_backfill (upto BIGINT NOT NULL);
+INSERT INTO log_backfill (upto) SELECT m FROM (SELECT MAX(idx) + 1 AS m FROM log_entries) t WHERE m IS NOT NULL;
+`;
+
+const logTreeSqlite = `
+CREATE TABLE log_entries_v10 (
+  idx        INTEGER PRIMARY KEY,
+  body       TEXT NOT NULL,
+  leaf_hash  BLOB NOT NULL
+);
+INSERT INTO log_entries_v10 (idx, body, leaf_hash) SELECT idx, body, leaf_hash FROM log_entries ORDER BY idx;
+DROP TABLE log_entries;
+ALTER TABLE log_entries_v10 RENAME TO log_entries;
+${logTreeTables('BLOB', 'INTEGER', ' WITHOUT ROWID')}`;
+
+const logTreePostgres = `
+ALTER TABLE log_entries DROP COLUMN id, DROP COLUMN type, DROP COLUMN actor, DROP COLUMN time, DROP COLUMN subject;
+${logTreeTables('BYTEA', 'SMALLINT', '')}`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },
   { version: 2, name: 'keys-and-log', sqlite: keysSql('BLOB'), postgres: keysSql('BYTEA') },
+  { version: 10, name: 'log-tree-and-checkpoints', sqlite: logTreeSqlite, postgres: logTreePostgres },
 ];
