@@ -31,15 +31,15 @@
  * connection and trusted again only when the log still ends where it did and,
  * in SQLite, `PRAGMA data_version` says no other connection committed: a
  * rolled-back transaction or another process's append means a reload from
- * log_nodes (O(log n) reads). In PostgreSQL, appends are serialised by a
- * transaction-scoped advisory lock and the frontier is read once per transaction.
+ * log_nodes (O(log n) reads). In PostgreSQL the frontier is read once per
+ * transaction (the store serialises writers, so it stays the end of the log).
  */
 import { hash } from 'node:crypto';
 import { bytesEqual } from '../../core/digest.ts';
 import { CustodyError } from '../../core/errors.ts';
 import type { LogEntry, LogEntryInput, LogRepository, NewCheckpoint, StoredCheckpoint, StoredLeaf } from '../../core/ports.ts';
-import { entryBody, entryId, entryLeaf, parseEntryBody, parseEntryId } from '../../core/tlog/entry.ts';
-import { emptyRoot } from '../../core/tlog/hash.ts';
+import { entryBody, entryId as idOf, entryLeaf, parseEntryBody, parseEntryId } from '../../core/tlog/index.ts';
+import { emptyRoot } from '../../core/tlog/index.ts';
 import {
   CompactRange,
   consistencyRanges,
@@ -50,14 +50,12 @@ import {
   nodesFor,
   type LeafRange,
   type NodeId,
-} from '../../core/tlog/tree.ts';
+} from '../../core/tlog/index.ts';
 import type { SqlExecutor, SqlValue } from './executor.ts';
 import { toBytes, toInt } from './executor.ts';
 
 /** Subject buckets: more means faster lookups and more pages dirtied per batch. */
 export const SUBJECT_BUCKETS = 16;
-/** An arbitrary constant naming the log's append lock in PostgreSQL (pg_advisory_xact_lock). */
-const PG_APPEND_LOCK = 0x637573746f64;
 /** Rows per statement when rebuilding the tree of entries written before the tree was stored. */
 const BACKFILL_PAGE = 5000;
 
@@ -76,6 +74,20 @@ interface CheckpointRow {
   created_at: string;
 }
 
+/** The canonical body of the entry at `index` (RFC 8785 JSON; see core/tlog/entry.ts). */
+export { entryBody };
+
+/** The id of a stored body: `<index>-<leaf hash prefix>`, computed from the body alone. */
+export function entryId(body: string): string {
+  return idOf(parseEntryBody(body).index, entryLeaf(body));
+}
+
+/** Bytes as plain Uint8Array views, whichever driver returned them (pg gives Buffers). */
+function bytes(v: unknown): Uint8Array {
+  const b = toBytes(v);
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 export function subjectKey(subject: string): { bucket: number; key: number } {
   const h = hash('sha256', subject, 'buffer');
   return { bucket: (h[0] as number) % SUBJECT_BUCKETS, key: h.readUIntBE(1, 6) };
@@ -83,11 +95,11 @@ export function subjectKey(subject: string): { bucket: number; key: number } {
 
 function toEntry(r: EntryRow): LogEntry {
   const index = toInt(r.idx);
-  const leaf = toBytes(r.leaf_hash);
+  const leaf = bytes(r.leaf_hash);
   const body = parseEntryBody(r.body);
   return {
     index,
-    id: entryId(index, leaf),
+    id: idOf(index, leaf),
     type: body.type,
     actor: body.actor,
     time: body.time,
@@ -99,7 +111,7 @@ function toEntry(r: EntryRow): LogEntry {
 }
 
 function toCheckpoint(r: CheckpointRow): StoredCheckpoint {
-  return { seq: toInt(r.seq), size: toInt(r.size), root: toBytes(r.root), note: r.note, keyid: r.keyid, createdAt: r.created_at };
+  return { seq: toInt(r.seq), size: toInt(r.size), root: bytes(r.root), note: r.note, keyid: r.keyid, createdAt: r.created_at };
 }
 
 const CHECKPOINT_COLUMNS = 'seq, size, root, note, keyid, created_at';
@@ -134,7 +146,7 @@ export function logRepository(db: SqlExecutor): LogRepository {
         `SELECT idx, leaf_hash FROM log_entries WHERE idx IN (${leaves.map(() => '?').join(', ')})`,
         leaves,
       );
-      for (const r of rows) out.set(nodeKey({ level: 0, index: toInt(r.idx) }), toBytes(r.leaf_hash));
+      for (const r of rows) out.set(nodeKey({ level: 0, index: toInt(r.idx) }), bytes(r.leaf_hash));
     }
     if (inner.length > 0) {
       const byLevel = new Map<number, number[]>();
@@ -146,15 +158,36 @@ export function logRepository(db: SqlExecutor): LogRepository {
         params.push(level, ...indexes);
       }
       const rows = await db.all<{ level: unknown; idx: unknown; hash: unknown }>(`SELECT level, idx, hash FROM log_nodes WHERE ${clauses.join(' OR ')}`, params);
-      for (const r of rows) out.set(nodeKey({ level: toInt(r.level), index: toInt(r.idx) }), toBytes(r.hash));
+      for (const r of rows) out.set(nodeKey({ level: toInt(r.level), index: toInt(r.idx) }), bytes(r.hash));
     }
     return out;
   }
 
   async function hashesOf(ranges: readonly LeafRange[]): Promise<Uint8Array[]> {
-    await ensureTree();
-    const found = await fetchNodes(nodesFor(ranges));
+    const found = (await backfillPending()) ? await legacyNodes() : await fetchNodes(nodesFor(ranges));
     return materialize(ranges, (id) => found.get(nodeKey(id)));
+  }
+
+  /** Whether entries from before the tree was stored still wait for their subtree hashes (built by the next append). */
+  async function backfillPending(): Promise<boolean> {
+    if (indexed.has(db)) return false;
+    const pending = await db.get<{ upto: unknown }>('SELECT upto FROM log_backfill');
+    if (!pending) indexed.add(db);
+    return pending !== undefined;
+  }
+
+  /** Until then, reads compute every subtree of those (few) entries in memory: a read transaction cannot write them. */
+  async function legacyNodes(): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    const tree = new CompactRange();
+    for (let from = 0; ; from += BACKFILL_PAGE) {
+      const rows = await db.all<EntryRow>('SELECT idx, leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, BACKFILL_PAGE]);
+      for (const r of rows) {
+        if (toInt(r.idx) !== tree.size) return out;
+        tree.append(bytes(r.leaf_hash), (level, index, hash) => out.set(nodeKey({ level, index }), hash));
+      }
+      if (rows.length < BACKFILL_PAGE) return out;
+    }
   }
 
   async function loadTree(): Promise<CompactRange> {
@@ -190,7 +223,7 @@ export function logRepository(db: SqlExecutor): LogRepository {
           const index = toInt(r.idx);
           if (index !== tree.size) throw new CustodyError('LOG_TAMPERED', `entry ${tree.size} is missing; the log cannot be indexed`, { hint: 'run `custody audit verify`' });
           const nodes: [number, number, Uint8Array][] = [];
-          tree.append(toBytes(r.leaf_hash), (level, idx, hash) => {
+          tree.append(bytes(r.leaf_hash), (level, idx, hash) => {
             if (level > 0) nodes.push([level, idx, hash]);
           });
           for (const [level, idx, hash] of nodes) await db.run('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)', [level, idx, hash]);
@@ -214,7 +247,7 @@ export function logRepository(db: SqlExecutor): LogRepository {
   async function head(): Promise<CompactRange> {
     if (tree) return tree;
     if (db.dialect === 'postgres') {
-      await db.get('SELECT pg_advisory_xact_lock(?)', [PG_APPEND_LOCK]);
+      // Writers are serialised by the store (ports.ts: Store.transaction), so what this transaction reads stays the end of the log.
       tree = await loadTree();
       return tree;
     }
@@ -241,7 +274,7 @@ export function logRepository(db: SqlExecutor): LogRepository {
     });
     for (const [level, idx, hash] of nodes) await db.run('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)', [level, idx, hash]);
     if (e.subject !== undefined) await insertSubject(e.subject, index);
-    return { ...e, index, id: entryId(index, leaf), body, leafHash: Buffer.from(leaf).toString('hex') };
+    return { ...e, index, id: idOf(index, leaf), body, leafHash: Buffer.from(leaf).toString('hex') };
   }
 
   return {
@@ -268,7 +301,7 @@ export function logRepository(db: SqlExecutor): LogRepository {
       const parsed = parseEntryId(id);
       if (!parsed) return undefined;
       const r = await db.get<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx = ?', [parsed.index]);
-      if (!r || !bytesEqual(toBytes(r.leaf_hash).subarray(0, 16), parsed.leafPrefix)) return undefined;
+      if (!r || !bytesEqual(bytes(r.leaf_hash).subarray(0, 16), parsed.leafPrefix)) return undefined;
       return toEntry(r);
     },
     async range(from, limit) {
@@ -276,7 +309,10 @@ export function logRepository(db: SqlExecutor): LogRepository {
       return rows.map(toEntry);
     },
     async bySubject(subject) {
-      await ensureTree();
+      if (await backfillPending()) {
+        const all = await db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries ORDER BY idx');
+        return all.map(toEntry).filter((e) => e.subject === subject);
+      }
       const { bucket, key } = subjectKey(subject);
       const rows = await db.all<EntryRow>(
         'SELECT e.idx, e.body, e.leaf_hash FROM log_subjects s JOIN log_entries e ON e.idx = s.idx WHERE s.bucket = ? AND s.subject_key = ? ORDER BY s.idx',
@@ -287,11 +323,11 @@ export function logRepository(db: SqlExecutor): LogRepository {
     },
     async leaves(from, limit) {
       const rows = await db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, limit]);
-      return rows.map((r): StoredLeaf => ({ index: toInt(r.idx), body: r.body, leafHash: toBytes(r.leaf_hash) }));
+      return rows.map((r): StoredLeaf => ({ index: toInt(r.idx), body: r.body, leafHash: bytes(r.leaf_hash) }));
     },
     async nodes(level, from, to) {
       const rows = await db.all<{ idx: unknown; hash: unknown }>('SELECT idx, hash FROM log_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx', [level, from, to]);
-      return rows.map((r) => ({ index: toInt(r.idx), hash: toBytes(r.hash) }));
+      return rows.map((r) => ({ index: toInt(r.idx), hash: bytes(r.hash) }));
     },
     async root(size) {
       const n = size ?? (await currentSize());

@@ -190,23 +190,14 @@ function sameId(sig: NoteSignature, v: NoteVerifier): boolean {
  * key's line fails, and require at least one known key's line to verify. With
  * `at`, each signing key must also have been valid for log-checkpoint then.
  */
-export function verifyCheckpoint(
-  input: string | Uint8Array,
-  trusted: readonly NoteVerifier[],
-  options: { origin?: string; at?: Date } = {},
-): VerificationResult<VerifiedCheckpoint> {
+/**
+ * The signed-note rules over a parsed note: lines whose (name, key ID) match no
+ * trusted verifier are ignored; a matching line that fails is a reason to reject
+ * the note; at least one trusted line must verify. With `at`, a verifier's key
+ * must also have been valid for log-checkpoint at that time.
+ */
+export function verifyNoteSignatures(note: SignedNote, trusted: readonly NoteVerifier[], at?: Date): { signedBy: NoteVerifier[]; reasons: Reason[] } {
   const reasons: Reason[] = [];
-  let note: SignedNote;
-  let checkpoint: Checkpoint;
-  try {
-    note = parseNote(input);
-    checkpoint = parseCheckpointText(note.text);
-  } catch (e) {
-    return { ok: false, reasons: [{ code: 'CHECKPOINT_INVALID', message: e instanceof Error ? e.message : String(e) }] };
-  }
-  if (options.origin !== undefined && checkpoint.origin !== options.origin) {
-    reasons.push({ code: 'CHECKPOINT_ORIGIN', message: `checkpoint origin "${checkpoint.origin}" is not this log's "${options.origin}"` });
-  }
   const text = new Uint8Array(Buffer.from(note.text, 'utf8'));
   const signedBy: NoteVerifier[] = [];
   for (const sig of note.signatures) {
@@ -216,8 +207,8 @@ export function verifyCheckpoint(
       reasons.push({ code: 'CHECKPOINT_SIGNATURE', message: `the signature by ${v.name} (key ${v.keyid.slice(0, 16)}) does not verify` });
       continue;
     }
-    if (options.at && v.key) {
-      const validity = keyValidAt(v.key, 'log-checkpoint', options.at);
+    if (at && v.key) {
+      const validity = keyValidAt(v.key, 'log-checkpoint', at);
       if (!validity.ok) {
         reasons.push({ code: validity.code ?? 'KEY_NOT_USABLE', message: validity.reason ?? 'key not valid' });
         continue;
@@ -225,11 +216,34 @@ export function verifyCheckpoint(
     }
     if (!signedBy.includes(v)) signedBy.push(v);
   }
-  if (signedBy.length === 0 && !reasons.some((r) => r.code === 'CHECKPOINT_SIGNATURE')) {
-    reasons.push({ code: 'CHECKPOINT_UNSIGNED', message: 'no signature on the checkpoint is from a trusted log key' });
+  if (signedBy.length === 0 && reasons.length === 0) {
+    reasons.push({ code: 'CHECKPOINT_UNSIGNED', message: 'no signature on the note is from a trusted key' });
   }
-  const ok = reasons.length === 0 && signedBy.length > 0;
-  return { ok, reasons, value: { checkpoint, note, signedBy } };
+  return { signedBy, reasons };
+}
+
+/** Verifies a checkpoint: strict parse, the origin, then the signed-note rules against the log's keys. */
+export function verifyCheckpoint(
+  input: string | Uint8Array,
+  trusted: readonly NoteVerifier[],
+  options: { origin?: string; at?: Date } = {},
+): VerificationResult<VerifiedCheckpoint> {
+  let note: SignedNote;
+  let checkpoint: Checkpoint;
+  try {
+    note = parseNote(input);
+    checkpoint = parseCheckpointText(note.text);
+  } catch (e) {
+    return { ok: false, reasons: [{ code: 'CHECKPOINT_INVALID', message: e instanceof Error ? e.message : String(e) }] };
+  }
+  const reasons: Reason[] = [];
+  if (options.origin !== undefined && checkpoint.origin !== options.origin) {
+    reasons.push({ code: 'CHECKPOINT_ORIGIN', message: `checkpoint origin "${checkpoint.origin}" is not this log's "${options.origin}"` });
+  }
+  const sigs = verifyNoteSignatures(note, trusted, options.at);
+  reasons.push(...sigs.reasons);
+  const ok = reasons.length === 0 && sigs.signedBy.length > 0;
+  return { ok, reasons, value: { checkpoint, note, signedBy: sigs.signedBy } };
 }
 
 export interface VerifiedCosignature {

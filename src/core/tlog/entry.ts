@@ -60,7 +60,7 @@ export function parseEntryId(id: string): { index: number; leafPrefix: Uint8Arra
   if (!m) return undefined;
   const index = Number(m[1]);
   if (!Number.isSafeInteger(index)) return undefined;
-  return { index, leafPrefix: Buffer.from(m[2] ?? '', 'hex') };
+  return { index, leafPrefix: new Uint8Array(Buffer.from(m[2] ?? '', 'hex')) };
 }
 
 /** Reads a stored body back, refusing anything that is not an entry (bodies are untrusted on the way out too). */

@@ -1,7 +1,7 @@
 /** The tamper-evident log's pure core: what the app layer and other modules import. */
 export { HASH_SIZE, emptyRoot, leafHash, nodeHash } from './hash.ts';
 export { verifyConsistency, verifyInclusion, type ProofResult } from './verify.ts';
-export { CompactRange, consistencyRanges, frontierIds, inclusionRanges, materialize, nodesFor, type LeafRange, type NodeId } from './tree.ts';
+export { CompactRange, consistencyRanges, foldRange, frontierIds, inclusionRanges, materialize, nodeKey, nodesFor, rangeNodes, type LeafRange, type NodeId } from './tree.ts';
 export { entryBody, entryId, entryLeaf, parseEntryBody, parseEntryId, type EntryBody, type EntryFields } from './entry.ts';
 export {
   addSignatures,
@@ -14,6 +14,7 @@ export {
   signCheckpoint,
   verifyCheckpoint,
   verifyCosignatures,
+  verifyNoteSignatures,
   type Checkpoint,
   type NoteVerifier,
   type VerifiedCheckpoint,

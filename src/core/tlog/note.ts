@@ -139,11 +139,12 @@ export interface Vkey {
 }
 
 export function parseVkey(text: string): Vkey {
-  const parts = text.trim().split('+');
+  // Names hold no "+", the key ID is 8 hex digits; the base64 after them may hold "+".
+  const m = /^([^+]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(text.trim());
   const bad = () => new CustodyError('KEY_INVALID', 'not a verifier key (<name>+<8 hex>+<base64>)');
-  if (parts.length !== 3) throw bad();
-  const [name = '', idHex = '', b64 = ''] = parts;
-  if (!isKeyName(name) || !/^[0-9a-f]{8}$/.test(idHex)) throw bad();
+  if (!m) throw bad();
+  const [, name = '', idHex = '', b64 = ''] = m;
+  if (!isKeyName(name)) throw bad();
   const raw = decodeBase64Strict(b64);
   if (!raw || raw.length < 2) throw bad();
   const type = raw[0] as number;
