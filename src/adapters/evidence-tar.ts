@@ -33,7 +33,7 @@ export const DEFAULT_TAR_LIMITS: TarLimits = {
 const SAFE_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
 /** Writes members in order; nothing appears at `path` unless the whole bundle was written. */
-export async function writeTar(path: string, members: AsyncIterable<TarMember>): Promise<{ bytes: number; members: number }> {
+export async function writeTar(path: string, members: AsyncIterable<TarMember> | Iterable<TarMember>): Promise<{ bytes: number; members: number }> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const pack = tar.pack();
   const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });

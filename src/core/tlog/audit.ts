@@ -205,9 +205,19 @@ export class LogAuditor {
   }
 }
 
+/**
+ * What one step found, most precise first: a finding about the entry itself
+ * names its exact index; a subtree that no longer matches only says that
+ * something in its range differs, so the narrowest one is reported.
+ */
 function first(findings: Finding[]): Finding | undefined {
+  const exact = findings.find((f) => f.kind !== 'node-mismatch');
+  if (exact) return exact;
   let best: Finding | undefined;
-  for (const f of findings) if (!best || f.index < best.index) best = f;
+  for (const f of findings) {
+    const width = (f.range?.to ?? 0) - (f.range?.from ?? 0);
+    if (!best || width < (best.range?.to ?? 0) - (best.range?.from ?? 0)) best = f;
+  }
   return best;
 }
 
