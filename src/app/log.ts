@@ -40,7 +40,7 @@ import {
   type StoredNodes,
 } from '../core/tlog/index.ts';
 import { DEFAULT_TAR_LIMITS, readTar, writeTar, type TarLimits, type TarMember } from '../adapters/evidence-tar.ts';
-import { readFileIfExists, readFileLimited } from '../adapters/tlog-files.ts';
+import { readLimited } from '../adapters/read-limited.ts';
 import { loadSigner } from './keys.ts';
 import { writeFileAtomic, type Context } from './workspace.ts';
 
@@ -50,6 +50,16 @@ export const STORED_CHECKPOINT_FILE = 'latest-checkpoint';
 const PAGE = 8192;
 /** Largest log key file read. */
 const MAX_KEY_BYTES = 64 * 1024;
+
+/** A file's bytes, or undefined when there is no such file. */
+async function readIfExists(path: string, maxBytes: number): Promise<Uint8Array | undefined> {
+  try {
+    return await readLimited(path, maxBytes);
+  } catch (e) {
+    if (e instanceof CustodyError && e.code === 'INPUT_NOT_FOUND') return undefined;
+    throw e;
+  }
+}
 
 // ---------------------------------------------------------------- trust
 
@@ -85,7 +95,7 @@ export function logVkey(key: KeyRecord, origin: string): string {
 
 async function readLogKeys(files: readonly string[], origin: string): Promise<NoteVerifier[]> {
   const out: NoteVerifier[] = [];
-  for (const f of files) out.push(parseLogKey(Buffer.from(await readFileLimited(f, MAX_KEY_BYTES)).toString('utf8'), origin));
+  for (const f of files) out.push(parseLogKey(Buffer.from(await readLimited(f, MAX_KEY_BYTES)).toString('utf8'), origin));
   return out;
 }
 
@@ -372,9 +382,9 @@ export interface AuditOptions {
 export async function auditVerify(ctx: Context, options: AuditOptions = {}): Promise<AuditReport> {
   const origin = ctx.config.log.origin;
   const outside: AuditCheckpoint[] = [];
-  const stored = await readFileIfExists(join(ctx.home, STORED_CHECKPOINT_FILE), MAX_NOTE_BYTES);
+  const stored = await readIfExists(join(ctx.home, STORED_CHECKPOINT_FILE), MAX_NOTE_BYTES);
   if (stored) outside.push(outsideCheckpoint(stored, `the workspace's copy (${STORED_CHECKPOINT_FILE})`));
-  for (const f of options.checkpointFiles ?? []) outside.push(outsideCheckpoint(await readFileLimited(f, MAX_NOTE_BYTES), f));
+  for (const f of options.checkpointFiles ?? []) outside.push(outsideCheckpoint(await readLimited(f, MAX_NOTE_BYTES), f));
   const pinned = options.logKeyFiles && options.logKeyFiles.length > 0 ? await readLogKeys(options.logKeyFiles, origin) : undefined;
 
   return ctx.store.read(async (tx) => {
@@ -612,7 +622,7 @@ export interface EvidenceReport {
 export async function verifyEvidence(file: string, logKeyFiles: readonly string[], limits: TarLimits = DEFAULT_TAR_LIMITS): Promise<EvidenceReport> {
   if (logKeyFiles.length === 0) throw new CustodyError('USAGE', 'give the log\'s public key with --log-key: evidence is only as trustworthy as the key it is checked against');
   const texts: string[] = [];
-  for (const f of logKeyFiles) texts.push(Buffer.from(await readFileLimited(f, MAX_KEY_BYTES)).toString('utf8'));
+  for (const f of logKeyFiles) texts.push(Buffer.from(await readLimited(f, MAX_KEY_BYTES)).toString('utf8'));
   const verifier = new EvidenceVerifier((origin) => texts.map((t) => parseLogKey(t, origin)));
   let finding: Finding | undefined;
   await readTar(file, limits, (m) => {

@@ -29,12 +29,22 @@ import {
   verifyConsistency,
   type NoteVerifier,
 } from '../core/tlog/index.ts';
-import { readFileIfExists, readFileLimited } from '../adapters/tlog-files.ts';
+import { readLimited } from '../adapters/read-limited.ts';
 import { parseLogKey } from './log.ts';
 import { writeFileAtomic } from './workspace.ts';
 
 const MAX_STATE_BYTES = 4 * 1024 * 1024;
 const MAX_KEY_BYTES = 64 * 1024;
+
+/** A file's bytes, or undefined when there is no such file. */
+async function readIfExists(path: string, maxBytes: number): Promise<Uint8Array | undefined> {
+  try {
+    return await readLimited(path, maxBytes);
+  } catch (e) {
+    if (e instanceof CustodyError && e.code === 'INPUT_NOT_FOUND') return undefined;
+    throw e;
+  }
+}
 const MAX_PROOF_BYTES = 64 * 1024;
 
 const LogState = z.strictObject({
@@ -87,7 +97,7 @@ function refuse(message: string, details?: Record<string, unknown>): CustodyErro
 }
 
 async function readState(path: string): Promise<WitnessState | undefined> {
-  const bytes = await readFileIfExists(path, MAX_STATE_BYTES);
+  const bytes = await readIfExists(path, MAX_STATE_BYTES);
   if (!bytes) return undefined;
   let json: unknown;
   try {
@@ -101,7 +111,7 @@ async function readState(path: string): Promise<WitnessState | undefined> {
 }
 
 async function readPrivateKey(path: string): Promise<KeyObject> {
-  const pem = Buffer.from(await readFileLimited(path, MAX_KEY_BYTES)).toString('utf8');
+  const pem = Buffer.from(await readLimited(path, MAX_KEY_BYTES)).toString('utf8');
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });
@@ -136,7 +146,7 @@ export async function witnessCheckpoint(options: WitnessOptions): Promise<Witnes
   const stateFile = options.stateFile ?? `${options.keyFile}.state.json`;
   const privateKey = await readPrivateKey(options.keyFile);
   const publicKey = createPublicKey(privateKey);
-  const noteBytes = await readFileLimited(options.checkpointFile, MAX_NOTE_BYTES);
+  const noteBytes = await readLimited(options.checkpointFile, MAX_NOTE_BYTES);
   const noteText = Buffer.from(noteBytes).toString('utf8');
   const note = parseNote(noteBytes);
   const checkpoint = parseCheckpointText(note.text);
@@ -151,7 +161,7 @@ export async function witnessCheckpoint(options: WitnessOptions): Promise<Witnes
     // The log's key: given now, or remembered from the first time.
     let logKey: NoteVerifier;
     if (options.logKeyFile !== undefined) {
-      logKey = parseLogKey(Buffer.from(await readFileLimited(options.logKeyFile, MAX_KEY_BYTES)).toString('utf8'), origin);
+      logKey = parseLogKey(Buffer.from(await readLimited(options.logKeyFile, MAX_KEY_BYTES)).toString('utf8'), origin);
     } else if (previous) {
       logKey = parseLogKey(previous.logKey, origin);
     } else {
@@ -200,7 +210,7 @@ async function consistencyProof(options: WitnessOptions, size1: number, size2: n
   if (options.proofFile !== undefined) {
     let json: unknown;
     try {
-      json = JSON.parse(Buffer.from(await readFileLimited(options.proofFile, MAX_PROOF_BYTES)).toString('utf8'));
+      json = JSON.parse(Buffer.from(await readLimited(options.proofFile, MAX_PROOF_BYTES)).toString('utf8'));
     } catch (e) {
       throw e instanceof CustodyError ? e : new CustodyError('INPUT_INVALID', `${options.proofFile} is not JSON`, { cause: e });
     }

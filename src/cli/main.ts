@@ -4,11 +4,12 @@ import { registerArtifact } from './commands/artifact.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerInit } from './commands/init.ts';
+import { registerKey } from './commands/key.ts';
 import { emit, emitError, type GlobalOptions, type Streams } from './output.ts';
 import { addGlobalOptions, newProgram, type Action, type Registrar } from './program.ts';
 import { VERSION } from './version.ts';
 
-const REGISTER = [registerInit, registerArtifact, registerAudit, registerDemo];
+const REGISTER = [registerInit, registerArtifact, registerKey, registerAudit, registerDemo];
 
 export interface Cli {
   program: Command;

@@ -54,6 +54,10 @@ function nodeParams(algorithm: KeyAlgorithm): { digest: string | null; options: 
 
 /** Signs `data` with a private key held in this process (file backend, tests). */
 export function signBytes(algorithm: KeyAlgorithm, privateKey: KeyObject, data: Uint8Array): Uint8Array {
+  if (algorithm === 'ed25519') {
+    // The KeyObject itself, not `{ key }`: Node parses an options object on every call, a third of an Ed25519 signature's cost.
+    return nodeSign(null, data, privateKey);
+  }
   const { digest, options } = nodeParams(algorithm);
   return nodeSign(digest, data, { key: privateKey, ...options });
 }
@@ -86,4 +90,53 @@ export function parsePublicKeyPem(pem: string): KeyObject {
 
 export function publicKeyPem(publicKey: KeyObject): string {
   return publicKey.export({ type: 'spki', format: 'pem' }).toString();
+}
+
+/**
+ * PKCS#11 (CKM_ECDSA) returns r||s, each left-padded to the curve size; DSSE,
+ * Sigstore and `verifyBytes` expect the DER form, SEQUENCE { INTEGER r, INTEGER s }.
+ */
+export function ecdsaRawToDer(raw: Uint8Array): Uint8Array {
+  if (raw.length === 0 || raw.length % 2 !== 0 || raw.length > 132) {
+    throw new CustodyError('INPUT_INVALID', `an ECDSA r||s signature has an even length, got ${raw.length} bytes`);
+  }
+  const half = raw.length / 2;
+  const body = Buffer.concat([derInteger(raw.subarray(0, half)), derInteger(raw.subarray(half))]);
+  return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
+}
+
+function derInteger(bytes: Uint8Array): Buffer {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  const v = Buffer.from(bytes.subarray(i));
+  // A set top bit would read as negative: prefix a zero byte.
+  const content = (v[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v;
+  return Buffer.concat([Buffer.from([0x02]), derLength(content.length), content]);
+}
+
+function derLength(n: number): Buffer {
+  return n < 0x80 ? Buffer.from([n]) : Buffer.from([0x81, n]);
+}
+
+// DER prefixes of the SubjectPublicKeyInfo for the two curves a token may hold.
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/**
+ * A public key from the point a PKCS#11 token reports (CKA_EC_POINT), which is
+ * the raw point or, per PKCS#11 v2.40, a DER OCTET STRING wrapping it.
+ */
+export function publicKeyFromTokenPoint(algorithm: 'ecdsa-p256-sha256' | 'ed25519', ecPoint: Uint8Array): KeyObject {
+  const size = algorithm === 'ed25519' ? 32 : 65;
+  let point = Buffer.from(ecPoint);
+  if (point.length === size + 2 && point[0] === 0x04 && point[1] === size) point = point.subarray(2);
+  if (point.length !== size || (algorithm === 'ecdsa-p256-sha256' && point[0] !== 0x04)) {
+    throw new CustodyError('KEY_INVALID', `the token returned a ${point.length}-byte public point; expected ${size} bytes for ${algorithm}`);
+  }
+  const der = Buffer.concat([algorithm === 'ed25519' ? ED25519_SPKI_PREFIX : P256_SPKI_PREFIX, point]);
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch (e) {
+    throw new CustodyError('KEY_INVALID', 'the token returned a public point that is not on the curve', { cause: e });
+  }
 }

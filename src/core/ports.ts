@@ -45,15 +45,20 @@ export interface ArtifactRepository {
 
 export interface KeyRepository {
   byKeyid(keyid: string): Promise<KeyRecord | undefined>;
+  byNameVersion(name: string, version: number): Promise<KeyRecord | undefined>;
   /** All versions of a name, oldest first. */
   versionsOf(name: string): Promise<KeyRecord[]>;
   list(): Promise<KeyRecord[]>;
+  /** Throws KEY_EXISTS when the keyid or the name+version is already recorded. */
   insert(key: KeyRecord, privateRef: PrivateKeyRef | null): Promise<void>;
   update(key: KeyRecord): Promise<void>;
   privateRef(keyid: string): Promise<PrivateKeyRef | null>;
 }
 
-/** Where the private half of a key lives. Never the plaintext key itself. */
+/**
+ * Where the private half of a key lives. Never the plaintext key itself. A file
+ * path is relative to the workspace, so a workspace can move.
+ */
 export type PrivateKeyRef =
   | { backend: 'file'; path: string }
   | { backend: 'pkcs11'; module: string; slot: number; tokenLabel?: string; objectId: string; pinEnv: string };
