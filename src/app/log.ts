@@ -37,7 +37,6 @@ import {
   type Finding,
   type Manifest,
   type NoteVerifier,
-  type StoredNodes,
 } from '../core/tlog/index.ts';
 import { DEFAULT_TAR_LIMITS, readTar, writeTar, type TarLimits, type TarMember } from '../adapters/evidence-tar.ts';
 import { readLimited } from '../adapters/read-limited.ts';
@@ -47,7 +46,7 @@ import { writeFileAtomic, type Context } from './workspace.ts';
 /** The workspace's own copy of the newest checkpoint, outside the database: a rollback of the database alone shows. */
 export const STORED_CHECKPOINT_FILE = 'latest-checkpoint';
 /** Rows per read while streaming the log. */
-const PAGE = 8192;
+const PAGE = 512;
 /** Largest log key file read. */
 const MAX_KEY_BYTES = 64 * 1024;
 
@@ -446,11 +445,9 @@ export async function auditVerify(ctx: Context, options: AuditOptions = {}): Pro
     for (let from = 0; ; ) {
       const rows = await tx.log.leaves(from, PAGE);
       if (rows.length === 0) break;
-      const first = rows[0]!.index;
       const end = rows.at(-1)!.index + 1;
-      const nodes = await storedNodesFor(tx, Math.min(first, auditor.size), end);
       for (const row of rows) {
-        f = auditor.entry(row.index, row.body, row.leafHash, nodes);
+        f = auditor.entry(row.index, row.body, row.leafHash, row.nodes);
         if (f) return report(f);
         f = await drain(false);
         if (f) return report(f);
@@ -486,25 +483,6 @@ async function consistent(tx: Tx, previous: { size: number; root: Uint8Array } |
     range: { from: previous.size, to: cp.size },
     checkpoint: { size: cp.size, ...(cp.seq === undefined ? {} : { seq: cp.seq }) },
     message: `checkpoint #${cp.seq ?? '?'} (size ${cp.size}) is not consistent with the checkpoint of size ${previous.size}: ${r.reason}`,
-  };
-}
-
-/** The recorded subtree hashes that leaves [from, to) complete, one range query per level. */
-async function storedNodesFor(tx: Tx, from: number, to: number): Promise<StoredNodes> {
-  const levels: { lo: number; hashes: (Uint8Array | undefined)[] }[] = [];
-  for (let level = 1; 2 ** level <= to; level++) {
-    const width = 2 ** level;
-    const lo = Math.floor(from / width);
-    const hi = Math.floor(to / width);
-    const hashes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(Math.max(0, hi - lo));
-    if (hi > lo) for (const n of await tx.log.nodes(level, lo, hi)) hashes[n.index - lo] = n.hash;
-    levels[level] = { lo, hashes };
-  }
-  return {
-    get(level, index) {
-      const l = levels[level];
-      return l ? l.hashes[index - l.lo] : undefined;
-    },
   };
 }
 

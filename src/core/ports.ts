@@ -103,8 +103,6 @@ export interface LogRepository {
 
   /** Stored rows in index order, unparsed: what an auditor re-hashes. */
   leaves(from: number, limit: number): Promise<StoredLeaf[]>;
-  /** Recorded hashes of complete subtrees at `level` (≥ 1) with index in [from, to). */
-  nodes(level: number, from: number, to: number): Promise<{ index: number; hash: Uint8Array }[]>;
   /** The RFC 6962 root at `size` (default: the whole log), from recorded subtree hashes. */
   root(size?: number): Promise<Uint8Array>;
   /** RFC 9162 inclusion proof of entry `index` in the tree of `size` entries. */
@@ -123,11 +121,13 @@ export interface LogRepository {
   updateCheckpointNote(seq: number, note: string): Promise<void>;
 }
 
-/** One stored entry as written: its body and the leaf hash recorded with it. */
+/** One stored entry as written: its body, the leaf hash recorded with it, and the subtree hashes that leaf completed. */
 export interface StoredLeaf {
   index: number;
   body: string;
   leafHash: Uint8Array;
+  /** The hashes of the complete subtrees this leaf completed, level 1 upwards, 32 bytes each (empty for most even indexes). */
+  nodes: Uint8Array;
 }
 
 export interface NewCheckpoint {

@@ -83,8 +83,8 @@ describe('checkpoints', () => {
       () => w.ctx.store.transaction((tx) => signCheckpointWith(tx, { signer: expired.signer, key: expired.record, origin: w.ctx.config.log.origin, now: new Date() })),
       'KEY_NOT_USABLE',
     );
-    // Rewrite a stored subtree hash: the tree no longer has the root the log signed, so it will not sign again.
-    tamper(w.db, (db) => db.prepare('UPDATE log_nodes SET hash = ? WHERE level = 2 AND idx = 0').run(Buffer.alloc(32, 7)));
+    // Rewrite a stored subtree hash (level 2, index 0 lives in the row of leaf 3): the tree no longer has the root the log signed, so it will not sign again.
+    tamper(w.db, (db) => db.prepare('UPDATE log_entries SET nodes = ? WHERE idx = 3').run(Buffer.alloc(64, 7)));
     await w.append(1);
     await rejectsWithCode(() => w.sign(), 'LOG_TAMPERED');
   });
@@ -258,12 +258,13 @@ describe('audit verify', () => {
     assert.ok(f.range && f.range.from <= 9 && 9 < f.range.to, JSON.stringify(f));
     // Now rebuild every stored subtree hash from the edited leaves, as a thorough forger would.
     tamper(w.db, (db) => {
-      db.exec('DELETE FROM log_nodes');
       const tree = new CompactRange();
-      for (const r of db.prepare('SELECT leaf_hash FROM log_entries ORDER BY idx').all() as { leaf_hash: Uint8Array }[]) {
-        tree.append(r.leaf_hash, (level, index, hash) => {
-          if (level > 0) db.prepare('INSERT INTO log_nodes VALUES (?, ?, ?)').run(level, index, hash);
+      for (const r of db.prepare('SELECT idx, leaf_hash FROM log_entries ORDER BY idx').all() as { idx: number; leaf_hash: Uint8Array }[]) {
+        const parts: Uint8Array[] = [];
+        tree.append(r.leaf_hash, (level, _index, hash) => {
+          if (level > 0) parts.push(hash);
         });
+        db.prepare('UPDATE log_entries SET nodes = ? WHERE idx = ?').run(parts.length ? Buffer.concat(parts) : null, r.idx);
       }
     });
     const g = (await auditVerify(w.ctx)).finding!;
@@ -294,7 +295,7 @@ describe('audit verify', () => {
       db.prepare('UPDATE log_entries SET idx = -(idx + 1) WHERE idx >= ?').run(at);
       db.exec('UPDATE log_entries SET idx = -idx WHERE idx < 0');
       const body = entryBody(at, entryInput(999));
-      db.prepare('INSERT INTO log_entries VALUES (?, ?, ?)').run(at, body, entryLeaf(body));
+      db.prepare('INSERT INTO log_entries (idx, body, leaf_hash) VALUES (?, ?, ?)').run(at, body, entryLeaf(body));
     };
     const w = await busyLog();
     tamper(w.db, insertAt(8));
@@ -344,7 +345,6 @@ describe('audit verify', () => {
     await rm(join(w.ws.home, STORED_CHECKPOINT_FILE));
     tamper(w.db, (db) => {
       db.exec('DELETE FROM log_entries WHERE idx >= 20');
-      db.exec('DELETE FROM log_nodes WHERE (idx + 1) * (1 << level) > 20');
     });
     assert.deepEqual(pick((await auditVerify(w.ctx)).finding), { index: 20, kind: 'truncated' });
   });
@@ -353,11 +353,9 @@ describe('audit verify', () => {
     const w = await busyLog();
     const witnessed = join(w.ws.dir, 'witnessed.txt');
     await writeFile(witnessed, (await latestCheckpoint(w.ctx)).note);
-    // Back to size 12 exactly as it was then: entries, subtree hashes, subjects and later checkpoints gone.
+    // Back to size 12 exactly as it was then: later entries (with their subtree hashes) and checkpoints gone.
     tamper(w.db, (db) => {
       db.exec('DELETE FROM log_entries WHERE idx >= 12');
-      db.exec('DELETE FROM log_nodes WHERE (idx + 1) * (1 << level) > 12');
-      db.exec('DELETE FROM log_subjects WHERE idx >= 12');
       db.exec('DELETE FROM log_checkpoints WHERE size > 12');
     });
     const viaCopy = await auditVerify(w.ctx);

@@ -1,53 +1,59 @@
 /**
- * The log's storage: entries, the Merkle tree's subtree hashes, a subject
- * lookup and signed checkpoints, all in portable SQL.
+ * The log's storage: entries with the Merkle tree's subtree hashes and a
+ * subject lookup, and signed checkpoints, in portable SQL.
  *
- * Why these tables (numbers from bench/tlog.ts on the development VM):
+ * One row per entry, written once, by one INSERT per append (entries are
+ * appended inside other use cases' transactions, one at a time, with no hook
+ * at commit, so every extra statement or B-tree is paid on every append;
+ * figures from bench/tlog.ts are in bench/README.md):
  *
- * - `log_entries (idx, body, leaf_hash)`: the canonical body is the record;
- *   everything else is derived from it, so there is nothing to drift from it.
- *   `idx` is the primary key (the rowid in SQLite), so an append writes one
- *   B-tree, at its right edge.
- * - `log_nodes (level, idx, hash)`: the hash of every complete subtree above
- *   the leaves, keyed by position. Complete subtrees never change, so rows are
- *   insert-only (n - 1 for n leaves, one per append on average, all at the right
- *   edge of their level) and any proof or root is O(log n) point reads. Tiles
- *   (C2SP tlog-tiles) would mean fewer rows but rewriting a partial tile on every
- *   append, because entries are appended inside other use cases' transactions,
- *   one at a time, with no hook at commit.
- * - `log_subjects (bucket, idx, subject_key)`: "history of this digest". A plain
- *   index on a random key (a digest) puts each append on a random page: at 1M
- *   entries that alone cut batched appends from ~350k/s to ~37k/s. Keying the
- *   lookup by one of 16 buckets, then the index, keeps every append at one of 16
- *   right edges (16 pages dirtied per batch, not one per entry); a lookup scans
- *   1/16 of the keys (48 bits of the subject's SHA-256) and re-checks the
- *   subject in each body it returns.
+ * - `idx` is the primary key (the rowid in SQLite): the insert lands at the
+ *   right edge of one B-tree.
+ * - `body` is the canonical entry (the record; everything else is derived from
+ *   it, so nothing can drift from it) and `leaf_hash` its RFC 6962 leaf hash.
+ * - `nodes` holds the hashes of the complete subtrees this leaf completes, level
+ *   1 upwards: the leaf at index i completes one subtree per trailing 1-bit of i,
+ *   so complete subtree (level l, index j) is stored once, in the row of leaf
+ *   (j + 1)·2^l − 1. Complete subtrees never change, so this is write-once, n − 1
+ *   hashes for n leaves, and any proof or root is O(log n) primary-key reads.
+ *   A separate (level, index) table would cost a second statement and B-tree per
+ *   append; tiles (C2SP tlog-tiles) would rewrite a partial tile on every append.
+ * - `subject_bucket`, `subject_key`: "history of this digest". A plain index on
+ *   a random key (a digest) puts each append on a random page: at 1M entries
+ *   that alone cut batched inserts from ~350k/s to ~37k/s. The index is on
+ *   (bucket, idx, key) with 16 buckets, so appends land on one of 16 right edges
+ *   (16 pages per batch, not one per entry); a lookup scans 1/16 of the index
+ *   for a 48-bit key of the subject, then re-checks the subject in each body.
  * - `log_checkpoints`: every signed checkpoint, kept, so that consistency
  *   between any two can be shown.
  *
- * The compact range (the frontier of the tree, O(log n) hashes) is held for
- * the whole transaction (repositories are bound per transaction), so the
- * appends of a batch cost no reads at all. Between transactions it is kept per
- * connection and trusted again only when the log still ends where it did and,
- * in SQLite, `PRAGMA data_version` says no other connection committed: a
- * rolled-back transaction or another process's append means a reload from
- * log_nodes (O(log n) reads). In PostgreSQL the frontier is read once per
- * transaction (the store serialises writers, so it stays the end of the log).
+ * The compact range (the tree's frontier, O(log n) hashes) is held for the whole
+ * transaction (repositories are bound per transaction), so the appends of a
+ * batch read nothing. Between transactions it is kept per connection and
+ * trusted again only when the log still ends where it did and, in SQLite,
+ * `PRAGMA data_version` says no other connection committed: a rolled-back
+ * transaction or another process's append means a reload (O(log n) reads). In
+ * PostgreSQL the frontier is read once per transaction (the store serialises
+ * writers, so it stays the end of the log).
  */
-import { hash } from 'node:crypto';
 import { bytesEqual } from '../../core/digest.ts';
 import { CustodyError } from '../../core/errors.ts';
 import type { LogEntry, LogEntryInput, LogRepository, NewCheckpoint, StoredCheckpoint, StoredLeaf } from '../../core/ports.ts';
-import { entryBody, entryId as idOf, entryLeaf, parseEntryBody, parseEntryId } from '../../core/tlog/index.ts';
-import { emptyRoot } from '../../core/tlog/index.ts';
 import {
   CompactRange,
   consistencyRanges,
+  emptyRoot,
+  entryBody,
+  entryId as idOf,
+  entryLeaf,
   frontierIds,
+  HASH_SIZE,
   inclusionRanges,
   materialize,
   nodeKey,
   nodesFor,
+  parseEntryBody,
+  parseEntryId,
   type LeafRange,
   type NodeId,
 } from '../../core/tlog/index.ts';
@@ -56,13 +62,14 @@ import { toBytes, toInt } from './executor.ts';
 
 /** Subject buckets: more means faster lookups and more pages dirtied per batch. */
 export const SUBJECT_BUCKETS = 16;
-/** Rows per statement when rebuilding the tree of entries written before the tree was stored. */
+/** Rows per statement when indexing entries written before the tree was stored. */
 const BACKFILL_PAGE = 5000;
 
 interface EntryRow {
   idx: unknown;
   body: string;
   leaf_hash: unknown;
+  nodes?: unknown;
 }
 
 interface CheckpointRow {
@@ -88,9 +95,29 @@ function bytes(v: unknown): Uint8Array {
   return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/**
+ * Where a subject's entries are indexed: a bucket (0..15) and a 48-bit key,
+ * from two FNV-1a lanes over its UTF-16 code units. Not a security boundary:
+ * lookups re-check the subject in every body, so a collision costs a body parse.
+ * A cheap hash because it runs on every append (SHA-256 costs ~0.5 µs a call).
+ */
 export function subjectKey(subject: string): { bucket: number; key: number } {
-  const h = hash('sha256', subject, 'buffer');
-  return { bucket: (h[0] as number) % SUBJECT_BUCKETS, key: h.readUIntBE(1, 6) };
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ subject.length;
+  for (let i = 0; i < subject.length; i++) {
+    const c = subject.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  a >>>= 0;
+  b >>>= 0;
+  // 32 bits of one lane and 16 of the other make the key; the other lane's top bits pick the bucket.
+  return { bucket: (b >>> 28) % SUBJECT_BUCKETS, key: a * 65536 + (b & 0xffff) };
+}
+
+/** The row that stores a complete subtree: the leaf that completed it. Level 0 is the leaf itself. */
+export function rowOf(id: NodeId): number {
+  return (id.index + 1) * 2 ** id.level - 1;
 }
 
 function toEntry(r: EntryRow): LogEntry {
@@ -115,6 +142,7 @@ function toCheckpoint(r: CheckpointRow): StoredCheckpoint {
 }
 
 const CHECKPOINT_COLUMNS = 'seq, size, root, note, keyid, created_at';
+const INSERT_ENTRY = 'INSERT INTO log_entries (idx, body, leaf_hash, nodes, subject_bucket, subject_key) VALUES (?, ?, ?, ?, ?, ?)';
 
 /** Per connection: the tree after its last append, and the data_version it was read at. */
 const frontiers = new WeakMap<SqlExecutor, { tree: CompactRange; version: number | undefined }>();
@@ -125,40 +153,25 @@ export function logRepository(db: SqlExecutor): LogRepository {
   /** The tree this transaction appends to, once known. */
   let tree: CompactRange | undefined;
 
-  async function dataVersion(): Promise<number | undefined> {
-    if (db.dialect !== 'sqlite') return undefined;
-    const r = await db.get<{ data_version: unknown }>('PRAGMA data_version');
-    return toInt(r?.data_version);
-  }
-
   async function currentSize(): Promise<number> {
     const r = await db.get<{ m: unknown }>('SELECT MAX(idx) AS m FROM log_entries');
     return r?.m === null || r?.m === undefined ? 0 : toInt(r.m) + 1;
   }
 
-  /** Hashes of complete subtrees by position: leaves from log_entries, the rest from log_nodes. */
+  /** Hashes of complete subtrees by position: one primary-key read per row that holds them. */
   async function fetchNodes(ids: readonly NodeId[]): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
-    const leaves = ids.filter((id) => id.level === 0).map((id) => id.index);
-    const inner = ids.filter((id) => id.level > 0);
-    if (leaves.length > 0) {
-      const rows = await db.all<{ idx: unknown; leaf_hash: unknown }>(
-        `SELECT idx, leaf_hash FROM log_entries WHERE idx IN (${leaves.map(() => '?').join(', ')})`,
-        leaves,
-      );
-      for (const r of rows) out.set(nodeKey({ level: 0, index: toInt(r.idx) }), bytes(r.leaf_hash));
+    if (ids.length === 0) return out;
+    const rows = [...new Set(ids.map(rowOf))];
+    const found = new Map<number, { leaf: Uint8Array; nodes: Uint8Array }>();
+    for (const r of await db.all<EntryRow>(`SELECT idx, leaf_hash, nodes FROM log_entries WHERE idx IN (${rows.map(() => '?').join(', ')})`, rows)) {
+      found.set(toInt(r.idx), { leaf: bytes(r.leaf_hash), nodes: r.nodes === null || r.nodes === undefined ? new Uint8Array(0) : bytes(r.nodes) });
     }
-    if (inner.length > 0) {
-      const byLevel = new Map<number, number[]>();
-      for (const id of inner) byLevel.set(id.level, [...(byLevel.get(id.level) ?? []), id.index]);
-      const clauses: string[] = [];
-      const params: SqlValue[] = [];
-      for (const [level, indexes] of byLevel) {
-        clauses.push(`(level = ? AND idx IN (${indexes.map(() => '?').join(', ')}))`);
-        params.push(level, ...indexes);
-      }
-      const rows = await db.all<{ level: unknown; idx: unknown; hash: unknown }>(`SELECT level, idx, hash FROM log_nodes WHERE ${clauses.join(' OR ')}`, params);
-      for (const r of rows) out.set(nodeKey({ level: toInt(r.level), index: toInt(r.idx) }), bytes(r.hash));
+    for (const id of ids) {
+      const row = found.get(rowOf(id));
+      if (!row) continue;
+      const h = id.level === 0 ? row.leaf : row.nodes.subarray((id.level - 1) * HASH_SIZE, id.level * HASH_SIZE);
+      if (h.length === HASH_SIZE) out.set(nodeKey(id), h);
     }
     return out;
   }
@@ -179,12 +192,12 @@ export function logRepository(db: SqlExecutor): LogRepository {
   /** Until then, reads compute every subtree of those (few) entries in memory: a read transaction cannot write them. */
   async function legacyNodes(): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
-    const tree = new CompactRange();
+    const t = new CompactRange();
     for (let from = 0; ; from += BACKFILL_PAGE) {
       const rows = await db.all<EntryRow>('SELECT idx, leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, BACKFILL_PAGE]);
       for (const r of rows) {
-        if (toInt(r.idx) !== tree.size) return out;
-        tree.append(bytes(r.leaf_hash), (level, index, hash) => out.set(nodeKey({ level, index }), hash));
+        if (toInt(r.idx) !== t.size) return out;
+        t.append(bytes(r.leaf_hash), (level, index, h) => out.set(nodeKey({ level, index }), h));
       }
       if (rows.length < BACKFILL_PAGE) return out;
     }
@@ -209,38 +222,39 @@ export function logRepository(db: SqlExecutor): LogRepository {
 
   /**
    * Entries written before the tree was stored (schema version 2) have no
-   * subtree hashes or subject rows: build them once, in the caller's transaction.
+   * subtree hashes or subject keys: write them once, in the caller's transaction.
    */
   async function ensureTree(): Promise<void> {
     if (indexed.has(db)) return;
     const pending = await db.get<{ upto: unknown }>('SELECT upto FROM log_backfill');
     if (pending) {
       const upto = toInt(pending.upto);
-      const tree = new CompactRange();
+      const t = new CompactRange();
       for (let from = 0; from < upto; from += BACKFILL_PAGE) {
         const rows = await db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx', [from, Math.min(upto, from + BACKFILL_PAGE)]);
         for (const r of rows) {
           const index = toInt(r.idx);
-          if (index !== tree.size) throw new CustodyError('LOG_TAMPERED', `entry ${tree.size} is missing; the log cannot be indexed`, { hint: 'run `custody audit verify`' });
-          const nodes: [number, number, Uint8Array][] = [];
-          tree.append(bytes(r.leaf_hash), (level, idx, hash) => {
-            if (level > 0) nodes.push([level, idx, hash]);
-          });
-          for (const [level, idx, hash] of nodes) await db.run('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)', [level, idx, hash]);
+          if (index !== t.size) throw new CustodyError('LOG_TAMPERED', `entry ${t.size} is missing; the log cannot be indexed`, { hint: 'run `custody audit verify`' });
+          const nodes = completed(t, bytes(r.leaf_hash));
           const subject = parseEntryBody(r.body).subject;
-          if (subject !== undefined) await insertSubject(subject, index);
+          const s = subject === undefined ? undefined : subjectKey(subject);
+          await db.run('UPDATE log_entries SET nodes = ?, subject_bucket = ?, subject_key = ? WHERE idx = ?', [nodes, s?.bucket ?? null, s?.key ?? null, index]);
         }
       }
       await db.run('DELETE FROM log_backfill');
-      // Not remembered: if this transaction rolls back, the next one must build the tree again.
+      // Not remembered: if this transaction rolls back, the next one must index them again.
       return;
     }
     indexed.add(db);
   }
 
-  async function insertSubject(subject: string, index: number): Promise<void> {
-    const { bucket, key } = subjectKey(subject);
-    await db.run('INSERT INTO log_subjects (bucket, idx, subject_key) VALUES (?, ?, ?)', [bucket, index, key]);
+  /** Appends a leaf to the tree; the hashes of the subtrees it completes, concatenated, or null when none. */
+  function completed(t: CompactRange, leaf: Uint8Array): Uint8Array | null {
+    const parts: Uint8Array[] = [];
+    t.append(leaf, (level, _index, h) => {
+      if (level > 0) parts.push(h);
+    });
+    return parts.length === 0 ? null : parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
   }
 
   /** The tree to append to, valid for this transaction. */
@@ -251,9 +265,12 @@ export function logRepository(db: SqlExecutor): LogRepository {
       tree = await loadTree();
       return tree;
     }
-    const version = await dataVersion();
+    // One read: where the log ends, and whether another connection committed since this one last looked.
+    const r = await db.get<{ m: unknown; v: unknown }>('SELECT (SELECT MAX(idx) FROM log_entries) AS m, data_version AS v FROM pragma_data_version');
+    const size = r?.m === null || r?.m === undefined ? 0 : toInt(r.m) + 1;
+    const version = toInt(r?.v);
     const known = frontiers.get(db);
-    if (known && known.version === version && known.tree.size === (await currentSize())) {
+    if (known && known.version === version && known.tree.size === size) {
       tree = known.tree;
     } else {
       tree = await loadTree();
@@ -267,23 +284,27 @@ export function logRepository(db: SqlExecutor): LogRepository {
     const index = t.size;
     const body = entryBody(index, e);
     const leaf = entryLeaf(body);
-    await db.run('INSERT INTO log_entries (idx, body, leaf_hash) VALUES (?, ?, ?)', [index, body, leaf]);
-    const nodes: [number, number, Uint8Array][] = [];
-    t.append(leaf, (level, idx, hash) => {
-      if (level > 0) nodes.push([level, idx, hash]);
-    });
-    for (const [level, idx, hash] of nodes) await db.run('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)', [level, idx, hash]);
-    if (e.subject !== undefined) await insertSubject(e.subject, index);
-    return { ...e, index, id: idOf(index, leaf), body, leafHash: Buffer.from(leaf).toString('hex') };
+    const s = e.subject === undefined ? undefined : subjectKey(e.subject);
+    // If the insert fails, the caller's catch drops this tree: the next append reads the frontier again.
+    const nodes = completed(t, leaf);
+    await db.run(INSERT_ENTRY, [index, body, leaf, nodes, s?.bucket ?? null, s?.key ?? null]);
+    const leafHash = Buffer.from(leaf).toString('hex');
+    return { ...e, index, id: `${index}-${leafHash.slice(0, 32)}`, body, leafHash };
+  }
+
+  async function checkSize(size: number): Promise<void> {
+    if (!Number.isSafeInteger(size) || size < 0) throw new CustodyError('INPUT_INVALID', `bad tree size ${String(size)}`);
+    const have = await currentSize();
+    if (size > have) throw new CustodyError('LOG_ENTRY_NOT_FOUND', `the log has ${have} entries, not ${size}`);
   }
 
   return {
     async append(e) {
-      await ensureTree();
+      if (!indexed.has(db)) await ensureTree();
       try {
         return await append(e);
       } catch (err) {
-        // Half an append may be in the transaction: trust nothing cached until the tree is read again.
+        // Trust nothing cached until the tree is read again.
         tree = undefined;
         frontiers.delete(db);
         throw err;
@@ -314,20 +335,15 @@ export function logRepository(db: SqlExecutor): LogRepository {
         return all.map(toEntry).filter((e) => e.subject === subject);
       }
       const { bucket, key } = subjectKey(subject);
-      const rows = await db.all<EntryRow>(
-        'SELECT e.idx, e.body, e.leaf_hash FROM log_subjects s JOIN log_entries e ON e.idx = s.idx WHERE s.bucket = ? AND s.subject_key = ? ORDER BY s.idx',
-        [bucket, key],
-      );
+      const rows = await db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE subject_bucket = ? AND subject_key = ? ORDER BY idx', [bucket, key]);
       // 48 bits can collide; the body is the record.
       return rows.map(toEntry).filter((e) => e.subject === subject);
     },
     async leaves(from, limit) {
-      const rows = await db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, limit]);
-      return rows.map((r): StoredLeaf => ({ index: toInt(r.idx), body: r.body, leafHash: bytes(r.leaf_hash) }));
-    },
-    async nodes(level, from, to) {
-      const rows = await db.all<{ idx: unknown; hash: unknown }>('SELECT idx, hash FROM log_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx', [level, from, to]);
-      return rows.map((r) => ({ index: toInt(r.idx), hash: bytes(r.hash) }));
+      const rows = await db.all<EntryRow>('SELECT idx, body, leaf_hash, nodes FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, limit]);
+      return rows.map(
+        (r): StoredLeaf => ({ index: toInt(r.idx), body: r.body, leafHash: bytes(r.leaf_hash), nodes: r.nodes === null || r.nodes === undefined ? new Uint8Array(0) : bytes(r.nodes) }),
+      );
     },
     async root(size) {
       const n = size ?? (await currentSize());
@@ -355,14 +371,9 @@ export function logRepository(db: SqlExecutor): LogRepository {
       return r && toCheckpoint(r);
     },
     async checkpoints(after, limit) {
-      const rows = after
-        ? await db.all<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoints WHERE size > ? OR (size = ? AND seq > ?) ORDER BY size, seq LIMIT ?`, [
-            after.size,
-            after.size,
-            after.seq,
-            limit,
-          ])
-        : await db.all<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoints ORDER BY size, seq LIMIT ?`, [limit]);
+      const params: SqlValue[] = after ? [after.size, after.size, after.seq, limit] : [limit];
+      const where = after ? 'WHERE size > ? OR (size = ? AND seq > ?) ' : '';
+      const rows = await db.all<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoints ${where}ORDER BY size, seq LIMIT ?`, params);
       return rows.map(toCheckpoint);
     },
     async checkpointBySeq(seq) {
@@ -373,10 +384,4 @@ export function logRepository(db: SqlExecutor): LogRepository {
       await db.run('UPDATE log_checkpoints SET note = ? WHERE seq = ?', [note, seq]);
     },
   };
-
-  async function checkSize(size: number): Promise<void> {
-    if (!Number.isSafeInteger(size) || size < 0) throw new CustodyError('INPUT_INVALID', `bad tree size ${String(size)}`);
-    const have = await currentSize();
-    if (size > have) throw new CustodyError('LOG_ENTRY_NOT_FOUND', `the log has ${have} entries, not ${size}`);
-  }
 }

@@ -49,24 +49,13 @@ CREATE TABLE log_entries (
 CREATE INDEX log_entries_subject ON log_entries (subject);
 `;
 
-// The tamper-evident log (issue 5): entries keep only their canonical body and
-// leaf hash; the tree's subtree hashes, a bucketed subject lookup and signed
-// checkpoints join them. Why each table looks as it does: src/adapters/sql/log.ts.
-// Entries written under version 2 get their subtree hashes built by the log
-// repository on first use (SQL cannot compute SHA-256), flagged by log_backfill.
-const logTreeTables = (blob: string, smallint: string, withoutRowid: string) => `
-CREATE TABLE log_nodes (
-  level  ${smallint} NOT NULL,
-  idx    BIGINT NOT NULL,
-  hash   ${blob} NOT NULL,
-  PRIMARY KEY (level, idx)
-)${withoutRowid};
-CREATE TABLE log_subjects (
-  bucket       ${smallint} NOT NULL,
-  idx          BIGINT NOT NULL,
-  subject_key  BIGINT NOT NULL,
-  PRIMARY KEY (bucket, idx)
-)${withoutRowid};
+// The tamper-evident log (issue 5). An entry row is the canonical body, its
+// leaf hash, the hashes of the complete subtrees that leaf completes, and a
+// bucketed subject key: one row written per append. Why: src/adapters/sql/log.ts.
+// Entries written under version 2 get their subtree hashes and subject keys from
+// the log repository on first use (SQL cannot compute SHA-256), flagged by log_backfill.
+const logTreeTables = (blob: string) => `
+CREATE INDEX log_entries_subject ON log_entries (subject_bucket, idx, subject_key) WHERE subject_bucket IS NOT NULL;
 CREATE TABLE log_checkpoints (
   seq         BIGINT PRIMARY KEY,
   size        BIGINT NOT NULL,
@@ -82,18 +71,22 @@ INSERT INTO log_backfill (upto) SELECT m FROM (SELECT MAX(idx) + 1 AS m FROM log
 
 const logTreeSqlite = `
 CREATE TABLE log_entries_v10 (
-  idx        INTEGER PRIMARY KEY,
-  body       TEXT NOT NULL,
-  leaf_hash  BLOB NOT NULL
+  idx             INTEGER PRIMARY KEY,
+  body            TEXT NOT NULL,
+  leaf_hash       BLOB NOT NULL,
+  nodes           BLOB,
+  subject_bucket  INTEGER,
+  subject_key     INTEGER
 );
 INSERT INTO log_entries_v10 (idx, body, leaf_hash) SELECT idx, body, leaf_hash FROM log_entries ORDER BY idx;
 DROP TABLE log_entries;
 ALTER TABLE log_entries_v10 RENAME TO log_entries;
-${logTreeTables('BLOB', 'INTEGER', ' WITHOUT ROWID')}`;
+${logTreeTables('BLOB')}`;
 
 const logTreePostgres = `
 ALTER TABLE log_entries DROP COLUMN id, DROP COLUMN type, DROP COLUMN actor, DROP COLUMN time, DROP COLUMN subject;
-${logTreeTables('BYTEA', 'SMALLINT', '')}`;
+ALTER TABLE log_entries ADD COLUMN nodes BYTEA, ADD COLUMN subject_bucket SMALLINT, ADD COLUMN subject_key BIGINT;
+${logTreeTables('BYTEA')}`;
 
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },

@@ -35,5 +35,5 @@ export {
   type SignedNote,
   type Vkey,
 } from './note.ts';
-export { LogAuditor, type AuditCheckpoint, type Finding, type FindingKind, type StoredNodes } from './audit.ts';
+export { LogAuditor, type AuditCheckpoint, type Finding, type FindingKind } from './audit.ts';
 export { EVIDENCE_CHUNK, EVIDENCE_FORMAT, EvidenceVerifier, ManifestSchema, entriesMemberName, type EvidenceSummary, type Manifest } from './evidence.ts';

@@ -26,6 +26,44 @@ describe('log entry bodies', () => {
     );
   });
 
+  it('canonicalise any payload exactly as the canonicalize library does, or refuse what it refuses', () => {
+    const str = fc.string({ unit: 'binary', maxLength: 12 });
+    const value = fc.letrec((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small' },
+        str,
+        fc.double(),
+        fc.integer(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.constant(undefined),
+        fc.array(tie('v'), { maxLength: 4 }),
+        fc.dictionary(str, tie('v'), { maxKeys: 4 }),
+      ),
+    })).v;
+    fc.assert(
+      fc.property(fc.dictionary(str, value, { maxKeys: 5 }), str, (payload, actor) => {
+        let expected: string | undefined;
+        try {
+          expected = canonicalJson({ actor, index: 3, payload, time: 't', type: 'a.b' });
+        } catch {
+          expected = undefined;
+        }
+        let got: string | undefined;
+        try {
+          got = entryBody(3, { type: 'a.b', actor, time: 't', payload });
+        } catch (e) {
+          assert.equal((e as { code?: string }).code, 'INPUT_INVALID');
+          got = undefined;
+        }
+        assert.equal(got, expected);
+      }),
+      { numRuns: 500 },
+    );
+    // toJSON is honoured, as JSON.stringify and the library do
+    assert.equal(entryBody(0, { type: 'a.b', actor: 'x', time: 't', payload: { at: new Date(0) } }), canonicalJson({ actor: 'x', index: 0, payload: { at: new Date(0) }, time: 't', type: 'a.b' }));
+  });
+
   it('hash to an RFC 6962 leaf of their UTF-8 bytes, and name their own index', () => {
     const body = entryBody(7, { type: 'key.created', actor: 'ä@example.com', time: '2026-01-01T00:00:00.000Z', payload: { note: '✓' } });
     assert.deepEqual(entryLeaf(body), leafHash(Buffer.from(body, 'utf8')));
