@@ -150,63 +150,163 @@ const frontiers = new WeakMap<SqlExecutor, { tree: CompactRange; version: number
 const indexed = new WeakSet<SqlExecutor>();
 
 export function logRepository(db: SqlExecutor): LogRepository {
-  /** The tree this transaction appends to, once known. */
-  let tree: CompactRange | undefined;
+  return new SqlLogRepository(db);
+}
 
-  async function currentSize(): Promise<number> {
-    const r = await db.get<{ m: unknown }>('SELECT MAX(idx) AS m FROM log_entries');
+/** A class, not a closure: one is made per transaction, and instantiating a class costs next to nothing. */
+class SqlLogRepository implements LogRepository {
+  private readonly db: SqlExecutor;
+  /** The tree this transaction appends to, once known. */
+  private tree: CompactRange | undefined;
+
+  constructor(db: SqlExecutor) {
+    this.db = db;
+  }
+
+  async append(e: LogEntryInput): Promise<LogEntry> {
+    if (!indexed.has(this.db)) await this.ensureTree();
+    try {
+      const t = this.tree ?? (await this.head());
+      const index = t.size;
+      const body = entryBody(index, e);
+      const leaf = entryLeaf(body);
+      const s = e.subject === undefined ? undefined : subjectKey(e.subject);
+      // If the insert fails, the catch below drops this tree: the next append reads the frontier again.
+      const nodes = completed(t, leaf);
+      await this.db.run(INSERT_ENTRY, [index, body, leaf, nodes, s?.bucket ?? null, s?.key ?? null]);
+      const leafHash = Buffer.from(leaf).toString('hex');
+      return { ...e, index, id: `${index}-${leafHash.slice(0, 32)}`, body, leafHash };
+    } catch (err) {
+      // Trust nothing cached until the tree is read again.
+      this.tree = undefined;
+      frontiers.delete(this.db);
+      throw err;
+    }
+  }
+
+  size(): Promise<number> {
+    return this.currentSize();
+  }
+
+  async byIndex(index: number): Promise<LogEntry | undefined> {
+    if (!Number.isSafeInteger(index) || index < 0) return undefined;
+    const r = await this.db.get<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx = ?', [index]);
+    return r && toEntry(r);
+  }
+
+  async byId(id: string): Promise<LogEntry | undefined> {
+    const parsed = parseEntryId(id);
+    if (!parsed) return undefined;
+    const r = await this.db.get<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx = ?', [parsed.index]);
+    if (!r || !bytesEqual(bytes(r.leaf_hash).subarray(0, 16), parsed.leafPrefix)) return undefined;
+    return toEntry(r);
+  }
+
+  async range(from: number, limit: number): Promise<LogEntry[]> {
+    const rows = await this.db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, limit]);
+    return rows.map(toEntry);
+  }
+
+  async bySubject(subject: string): Promise<LogEntry[]> {
+    if (await this.backfillPending()) {
+      const all = await this.db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries ORDER BY idx');
+      return all.map(toEntry).filter((e) => e.subject === subject);
+    }
+    const { bucket, key } = subjectKey(subject);
+    const rows = await this.db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE subject_bucket = ? AND subject_key = ? ORDER BY idx', [bucket, key]);
+    // 48 bits can collide; the body is the record.
+    return rows.map(toEntry).filter((e) => e.subject === subject);
+  }
+
+  async leaves(from: number, limit: number): Promise<StoredLeaf[]> {
+    const rows = await this.db.all<EntryRow>('SELECT idx, body, leaf_hash, nodes FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, limit]);
+    return rows.map((r): StoredLeaf => ({ index: toInt(r.idx), body: r.body, leafHash: bytes(r.leaf_hash), nodes: nodesOf(r) }));
+  }
+
+  async root(size?: number): Promise<Uint8Array> {
+    const n = size ?? (await this.currentSize());
+    if (n === 0) return emptyRoot();
+    await this.checkSize(n);
+    const [root] = await this.hashesOf([{ start: 0, end: n }]);
+    return root as Uint8Array;
+  }
+
+  async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
+    await this.checkSize(size);
+    return this.hashesOf(inclusionRanges(index, size));
+  }
+
+  async consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {
+    await this.checkSize(size2);
+    return this.hashesOf(consistencyRanges(size1, size2));
+  }
+
+  async addCheckpoint(cp: NewCheckpoint): Promise<StoredCheckpoint> {
+    const r = await this.db.get<{ n: unknown }>('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM log_checkpoints');
+    const seq = toInt(r?.n ?? 1);
+    await this.db.run(`INSERT INTO log_checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`, [seq, cp.size, cp.root, cp.note, cp.keyid, cp.createdAt]);
+    return { ...cp, seq };
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    const r = await this.db.get<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoints ORDER BY size DESC, seq DESC LIMIT 1`);
+    return r && toCheckpoint(r);
+  }
+
+  async checkpoints(after: { size: number; seq: number } | undefined, limit: number): Promise<StoredCheckpoint[]> {
+    const params: SqlValue[] = after ? [after.size, after.size, after.seq, limit] : [limit];
+    const where = after ? 'WHERE size > ? OR (size = ? AND seq > ?) ' : '';
+    const rows = await this.db.all<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoints ${where}ORDER BY size, seq LIMIT ?`, params);
+    return rows.map(toCheckpoint);
+  }
+
+  async checkpointBySeq(seq: number): Promise<StoredCheckpoint | undefined> {
+    const r = await this.db.get<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoints WHERE seq = ?`, [seq]);
+    return r && toCheckpoint(r);
+  }
+
+  async updateCheckpointNote(seq: number, note: string): Promise<void> {
+    await this.db.run('UPDATE log_checkpoints SET note = ? WHERE seq = ?', [note, seq]);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async currentSize(): Promise<number> {
+    const r = await this.db.get<{ m: unknown }>('SELECT MAX(idx) AS m FROM log_entries');
     return r?.m === null || r?.m === undefined ? 0 : toInt(r.m) + 1;
   }
 
-  /** Hashes of complete subtrees by position: one primary-key read per row that holds them. */
-  async function fetchNodes(ids: readonly NodeId[]): Promise<Map<string, Uint8Array>> {
-    const out = new Map<string, Uint8Array>();
-    if (ids.length === 0) return out;
-    const rows = [...new Set(ids.map(rowOf))];
-    const found = new Map<number, { leaf: Uint8Array; nodes: Uint8Array }>();
-    for (const r of await db.all<EntryRow>(`SELECT idx, leaf_hash, nodes FROM log_entries WHERE idx IN (${rows.map(() => '?').join(', ')})`, rows)) {
-      found.set(toInt(r.idx), { leaf: bytes(r.leaf_hash), nodes: r.nodes === null || r.nodes === undefined ? new Uint8Array(0) : bytes(r.nodes) });
+  private async checkSize(size: number): Promise<void> {
+    if (!Number.isSafeInteger(size) || size < 0) throw new CustodyError('INPUT_INVALID', `bad tree size ${String(size)}`);
+    const have = await this.currentSize();
+    if (size > have) throw new CustodyError('LOG_ENTRY_NOT_FOUND', `the log has ${have} entries, not ${size}`);
+  }
+
+  /** The tree to append to, valid for this transaction. */
+  private async head(): Promise<CompactRange> {
+    if (this.db.dialect === 'postgres') {
+      // Writers are serialised by the store (ports.ts: Store.transaction), so what this transaction reads stays the end of the log.
+      this.tree = await this.loadTree();
+      return this.tree;
     }
-    for (const id of ids) {
-      const row = found.get(rowOf(id));
-      if (!row) continue;
-      const h = id.level === 0 ? row.leaf : row.nodes.subarray((id.level - 1) * HASH_SIZE, id.level * HASH_SIZE);
-      if (h.length === HASH_SIZE) out.set(nodeKey(id), h);
+    // One read: where the log ends, and whether another connection committed since this one last looked.
+    const r = await this.db.get<{ m: unknown; v: unknown }>('SELECT (SELECT MAX(idx) FROM log_entries) AS m, data_version AS v FROM pragma_data_version');
+    const size = r?.m === null || r?.m === undefined ? 0 : toInt(r.m) + 1;
+    const version = toInt(r?.v);
+    const known = frontiers.get(this.db);
+    if (known && known.version === version && known.tree.size === size) {
+      this.tree = known.tree;
+    } else {
+      this.tree = await this.loadTree();
+      frontiers.set(this.db, { tree: this.tree, version });
     }
-    return out;
+    return this.tree;
   }
 
-  async function hashesOf(ranges: readonly LeafRange[]): Promise<Uint8Array[]> {
-    const found = (await backfillPending()) ? await legacyNodes() : await fetchNodes(nodesFor(ranges));
-    return materialize(ranges, (id) => found.get(nodeKey(id)));
-  }
-
-  /** Whether entries from before the tree was stored still wait for their subtree hashes (built by the next append). */
-  async function backfillPending(): Promise<boolean> {
-    if (indexed.has(db)) return false;
-    const pending = await db.get<{ upto: unknown }>('SELECT upto FROM log_backfill');
-    if (!pending) indexed.add(db);
-    return pending !== undefined;
-  }
-
-  /** Until then, reads compute every subtree of those (few) entries in memory: a read transaction cannot write them. */
-  async function legacyNodes(): Promise<Map<string, Uint8Array>> {
-    const out = new Map<string, Uint8Array>();
-    const t = new CompactRange();
-    for (let from = 0; ; from += BACKFILL_PAGE) {
-      const rows = await db.all<EntryRow>('SELECT idx, leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, BACKFILL_PAGE]);
-      for (const r of rows) {
-        if (toInt(r.idx) !== t.size) return out;
-        t.append(bytes(r.leaf_hash), (level, index, h) => out.set(nodeKey({ level, index }), h));
-      }
-      if (rows.length < BACKFILL_PAGE) return out;
-    }
-  }
-
-  async function loadTree(): Promise<CompactRange> {
-    const size = await currentSize();
+  private async loadTree(): Promise<CompactRange> {
+    const size = await this.currentSize();
     const ids = frontierIds(size);
-    const found = await fetchNodes(ids);
+    const found = await this.fetchNodes(ids);
     const frontier = ids.map((id) => {
       const h = found.get(nodeKey(id));
       if (!h) {
@@ -220,168 +320,91 @@ export function logRepository(db: SqlExecutor): LogRepository {
     return new CompactRange(size, frontier);
   }
 
+  /** Hashes of complete subtrees by position: one primary-key read per row that holds them. */
+  private async fetchNodes(ids: readonly NodeId[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    if (ids.length === 0) return out;
+    const rows = [...new Set(ids.map(rowOf))];
+    const found = new Map<number, { leaf: Uint8Array; nodes: Uint8Array }>();
+    for (const r of await this.db.all<EntryRow>(`SELECT idx, leaf_hash, nodes FROM log_entries WHERE idx IN (${rows.map(() => '?').join(', ')})`, rows)) {
+      found.set(toInt(r.idx), { leaf: bytes(r.leaf_hash), nodes: nodesOf(r) });
+    }
+    for (const id of ids) {
+      const row = found.get(rowOf(id));
+      if (!row) continue;
+      const h = id.level === 0 ? row.leaf : row.nodes.subarray((id.level - 1) * HASH_SIZE, id.level * HASH_SIZE);
+      if (h.length === HASH_SIZE) out.set(nodeKey(id), h);
+    }
+    return out;
+  }
+
+  private async hashesOf(ranges: readonly LeafRange[]): Promise<Uint8Array[]> {
+    const found = (await this.backfillPending()) ? await this.legacyNodes() : await this.fetchNodes(nodesFor(ranges));
+    return materialize(ranges, (id) => found.get(nodeKey(id)));
+  }
+
+  /** Whether entries from before the tree was stored still wait for their subtree hashes (written by the next append). */
+  private async backfillPending(): Promise<boolean> {
+    if (indexed.has(this.db)) return false;
+    const pending = await this.db.get<{ upto: unknown }>('SELECT upto FROM log_backfill');
+    if (!pending) indexed.add(this.db);
+    return pending !== undefined;
+  }
+
+  /** Until then, reads compute every subtree of those (few) entries in memory: a read transaction cannot write them. */
+  private async legacyNodes(): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    const t = new CompactRange();
+    for (let from = 0; ; from += BACKFILL_PAGE) {
+      const rows = await this.db.all<EntryRow>('SELECT idx, leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, BACKFILL_PAGE]);
+      for (const r of rows) {
+        if (toInt(r.idx) !== t.size) return out;
+        t.append(bytes(r.leaf_hash), (level, index, h) => out.set(nodeKey({ level, index }), h));
+      }
+      if (rows.length < BACKFILL_PAGE) return out;
+    }
+  }
+
   /**
    * Entries written before the tree was stored (schema version 2) have no
    * subtree hashes or subject keys: write them once, in the caller's transaction.
    */
-  async function ensureTree(): Promise<void> {
-    if (indexed.has(db)) return;
-    const pending = await db.get<{ upto: unknown }>('SELECT upto FROM log_backfill');
-    if (pending) {
-      const upto = toInt(pending.upto);
-      const t = new CompactRange();
-      for (let from = 0; from < upto; from += BACKFILL_PAGE) {
-        const rows = await db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx', [from, Math.min(upto, from + BACKFILL_PAGE)]);
-        for (const r of rows) {
-          const index = toInt(r.idx);
-          if (index !== t.size) throw new CustodyError('LOG_TAMPERED', `entry ${t.size} is missing; the log cannot be indexed`, { hint: 'run `custody audit verify`' });
-          const nodes = completed(t, bytes(r.leaf_hash));
-          const subject = parseEntryBody(r.body).subject;
-          const s = subject === undefined ? undefined : subjectKey(subject);
-          await db.run('UPDATE log_entries SET nodes = ?, subject_bucket = ?, subject_key = ? WHERE idx = ?', [nodes, s?.bucket ?? null, s?.key ?? null, index]);
-        }
-      }
-      await db.run('DELETE FROM log_backfill');
-      // Not remembered: if this transaction rolls back, the next one must index them again.
+  private async ensureTree(): Promise<void> {
+    const pending = await this.db.get<{ upto: unknown }>('SELECT upto FROM log_backfill');
+    if (!pending) {
+      indexed.add(this.db);
       return;
     }
-    indexed.add(db);
-  }
-
-  /** Appends a leaf to the tree; the hashes of the subtrees it completes, concatenated, or null when none. */
-  function completed(t: CompactRange, leaf: Uint8Array): Uint8Array | null {
-    const parts: Uint8Array[] = [];
-    t.append(leaf, (level, _index, h) => {
-      if (level > 0) parts.push(h);
-    });
-    return parts.length === 0 ? null : parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
-  }
-
-  /** The tree to append to, valid for this transaction. */
-  async function head(): Promise<CompactRange> {
-    if (tree) return tree;
-    if (db.dialect === 'postgres') {
-      // Writers are serialised by the store (ports.ts: Store.transaction), so what this transaction reads stays the end of the log.
-      tree = await loadTree();
-      return tree;
-    }
-    // One read: where the log ends, and whether another connection committed since this one last looked.
-    const r = await db.get<{ m: unknown; v: unknown }>('SELECT (SELECT MAX(idx) FROM log_entries) AS m, data_version AS v FROM pragma_data_version');
-    const size = r?.m === null || r?.m === undefined ? 0 : toInt(r.m) + 1;
-    const version = toInt(r?.v);
-    const known = frontiers.get(db);
-    if (known && known.version === version && known.tree.size === size) {
-      tree = known.tree;
-    } else {
-      tree = await loadTree();
-      frontiers.set(db, { tree, version });
-    }
-    return tree;
-  }
-
-  async function append(e: LogEntryInput): Promise<LogEntry> {
-    const t = await head();
-    const index = t.size;
-    const body = entryBody(index, e);
-    const leaf = entryLeaf(body);
-    const s = e.subject === undefined ? undefined : subjectKey(e.subject);
-    // If the insert fails, the caller's catch drops this tree: the next append reads the frontier again.
-    const nodes = completed(t, leaf);
-    await db.run(INSERT_ENTRY, [index, body, leaf, nodes, s?.bucket ?? null, s?.key ?? null]);
-    const leafHash = Buffer.from(leaf).toString('hex');
-    return { ...e, index, id: `${index}-${leafHash.slice(0, 32)}`, body, leafHash };
-  }
-
-  async function checkSize(size: number): Promise<void> {
-    if (!Number.isSafeInteger(size) || size < 0) throw new CustodyError('INPUT_INVALID', `bad tree size ${String(size)}`);
-    const have = await currentSize();
-    if (size > have) throw new CustodyError('LOG_ENTRY_NOT_FOUND', `the log has ${have} entries, not ${size}`);
-  }
-
-  return {
-    async append(e) {
-      if (!indexed.has(db)) await ensureTree();
-      try {
-        return await append(e);
-      } catch (err) {
-        // Trust nothing cached until the tree is read again.
-        tree = undefined;
-        frontiers.delete(db);
-        throw err;
+    const upto = toInt(pending.upto);
+    const t = new CompactRange();
+    for (let from = 0; from < upto; from += BACKFILL_PAGE) {
+      const rows = await this.db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx', [from, Math.min(upto, from + BACKFILL_PAGE)]);
+      for (const r of rows) {
+        const index = toInt(r.idx);
+        if (index !== t.size) throw new CustodyError('LOG_TAMPERED', `entry ${t.size} is missing; the log cannot be indexed`, { hint: 'run `custody audit verify`' });
+        const nodes = completed(t, bytes(r.leaf_hash));
+        const subject = parseEntryBody(r.body).subject;
+        const s = subject === undefined ? undefined : subjectKey(subject);
+        await this.db.run('UPDATE log_entries SET nodes = ?, subject_bucket = ?, subject_key = ? WHERE idx = ?', [nodes, s?.bucket ?? null, s?.key ?? null, index]);
       }
-    },
-    async size() {
-      return currentSize();
-    },
-    async byIndex(index) {
-      if (!Number.isSafeInteger(index) || index < 0) return undefined;
-      const r = await db.get<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx = ?', [index]);
-      return r && toEntry(r);
-    },
-    async byId(id) {
-      const parsed = parseEntryId(id);
-      if (!parsed) return undefined;
-      const r = await db.get<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx = ?', [parsed.index]);
-      if (!r || !bytesEqual(bytes(r.leaf_hash).subarray(0, 16), parsed.leafPrefix)) return undefined;
-      return toEntry(r);
-    },
-    async range(from, limit) {
-      const rows = await db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, limit]);
-      return rows.map(toEntry);
-    },
-    async bySubject(subject) {
-      if (await backfillPending()) {
-        const all = await db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries ORDER BY idx');
-        return all.map(toEntry).filter((e) => e.subject === subject);
-      }
-      const { bucket, key } = subjectKey(subject);
-      const rows = await db.all<EntryRow>('SELECT idx, body, leaf_hash FROM log_entries WHERE subject_bucket = ? AND subject_key = ? ORDER BY idx', [bucket, key]);
-      // 48 bits can collide; the body is the record.
-      return rows.map(toEntry).filter((e) => e.subject === subject);
-    },
-    async leaves(from, limit) {
-      const rows = await db.all<EntryRow>('SELECT idx, body, leaf_hash, nodes FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?', [from, limit]);
-      return rows.map(
-        (r): StoredLeaf => ({ index: toInt(r.idx), body: r.body, leafHash: bytes(r.leaf_hash), nodes: r.nodes === null || r.nodes === undefined ? new Uint8Array(0) : bytes(r.nodes) }),
-      );
-    },
-    async root(size) {
-      const n = size ?? (await currentSize());
-      if (n === 0) return emptyRoot();
-      await checkSize(n);
-      const [root] = await hashesOf([{ start: 0, end: n }]);
-      return root as Uint8Array;
-    },
-    async inclusionProof(index, size) {
-      await checkSize(size);
-      return hashesOf(inclusionRanges(index, size));
-    },
-    async consistencyProof(size1, size2) {
-      await checkSize(size2);
-      return hashesOf(consistencyRanges(size1, size2));
-    },
-    async addCheckpoint(cp: NewCheckpoint) {
-      const r = await db.get<{ n: unknown }>('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM log_checkpoints');
-      const seq = toInt(r?.n ?? 1);
-      await db.run(`INSERT INTO log_checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`, [seq, cp.size, cp.root, cp.note, cp.keyid, cp.createdAt]);
-      return { ...cp, seq };
-    },
-    async latestCheckpoint() {
-      const r = await db.get<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoints ORDER BY size DESC, seq DESC LIMIT 1`);
-      return r && toCheckpoint(r);
-    },
-    async checkpoints(after, limit) {
-      const params: SqlValue[] = after ? [after.size, after.size, after.seq, limit] : [limit];
-      const where = after ? 'WHERE size > ? OR (size = ? AND seq > ?) ' : '';
-      const rows = await db.all<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoints ${where}ORDER BY size, seq LIMIT ?`, params);
-      return rows.map(toCheckpoint);
-    },
-    async checkpointBySeq(seq) {
-      const r = await db.get<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoints WHERE seq = ?`, [seq]);
-      return r && toCheckpoint(r);
-    },
-    async updateCheckpointNote(seq, note) {
-      await db.run('UPDATE log_checkpoints SET note = ? WHERE seq = ?', [note, seq]);
-    },
-  };
+    }
+    await this.db.run('DELETE FROM log_backfill');
+    // Not remembered: if this transaction rolls back, the next one must index them again.
+  }
+}
+
+function nodesOf(r: EntryRow): Uint8Array {
+  return r.nodes === null || r.nodes === undefined ? new Uint8Array(0) : bytes(r.nodes);
+}
+
+/** Appends a leaf to the tree; the hashes of the subtrees it completes, concatenated, or null when none. */
+function completed(t: CompactRange, leaf: Uint8Array): Uint8Array | null {
+  let first: Uint8Array | undefined;
+  let more: Uint8Array[] | undefined;
+  t.append(leaf, (level, _index, h) => {
+    if (level === 0) return;
+    if (!first) first = h;
+    else (more ??= [first]).push(h);
+  });
+  return more ? Buffer.concat(more) : (first ?? null);
 }
