@@ -40,6 +40,7 @@ import {
 } from '../core/tlog/index.ts';
 import { DEFAULT_TAR_LIMITS, readTar, writeTar, type TarLimits, type TarMember } from '../adapters/evidence-tar.ts';
 import { readLimited } from '../adapters/read-limited.ts';
+import { auditRefusal } from './audit.ts';
 import { loadSigner } from './keys.ts';
 import { writeFileAtomic, type Context } from './workspace.ts';
 
@@ -178,6 +179,25 @@ export async function signWorkspaceCheckpoint(ctx: Context, options: { force?: b
   );
   if (result.signed) await writeFileAtomic(join(ctx.home, STORED_CHECKPOINT_FILE), result.checkpoint.note, 0o644);
   return result.signed ? { status: 'signed', checkpoint: result.checkpoint } : { status: 'current', checkpoint: result.checkpoint };
+}
+
+/**
+ * `audit checkpoint --sign`: a checkpoint of the whole log now, even at the same
+ * size (e.g. after a key rotation). No usable key is an error here; a refusal
+ * (a rewritten history, a key that may not sign) is recorded as request.refused.
+ */
+export async function signCheckpointNow(ctx: Context): Promise<StoredCheckpoint> {
+  try {
+    const outcome = await signWorkspaceCheckpoint(ctx, { force: true });
+    if (outcome.status === 'no-key') {
+      throw new CustodyError('KEY_NOT_FOUND', `no log key can sign checkpoints: ${outcome.reason}`, {
+        hint: `create an Ed25519 key with purpose log-checkpoint named ${ctx.config.log.checkpointKey ?? 'log'}`,
+      });
+    }
+    return outcome.checkpoint;
+  } catch (e) {
+    return auditRefusal(ctx, 'audit.checkpoint', undefined, e);
+  }
 }
 
 /** What the scheduler needs from the world: the signing, a clock and timers. */

@@ -30,8 +30,9 @@ import {
   type NoteVerifier,
 } from '../core/tlog/index.ts';
 import { readLimited } from '../adapters/read-limited.ts';
-import { parseLogKey } from './log.ts';
-import { writeFileAtomic } from './workspace.ts';
+import { auditRefusal } from './audit.ts';
+import { attachCosignature, parseLogKey } from './log.ts';
+import { writeFileAtomic, type Context } from './workspace.ts';
 
 const MAX_STATE_BYTES = 4 * 1024 * 1024;
 const MAX_KEY_BYTES = 64 * 1024;
@@ -223,4 +224,23 @@ async function consistencyProof(options: WitnessOptions, size1: number, size2: n
   }
   if (!options.proofSource) throw new CustodyError('USAGE', `a consistency proof from size ${size1} to ${size2} is needed: pass --proof, or run in the log's workspace`);
   return options.proofSource(size1, size2);
+}
+
+/**
+ * The witness run in the log's own workspace: the log supplies the consistency
+ * proof, keeps the cosignature with its checkpoint, and a refusal (a rollback or
+ * a fork the witness would not cosign) is recorded as request.refused.
+ */
+export async function witnessInWorkspace(ctx: Context, options: Omit<WitnessOptions, 'proofSource' | 'now'>): Promise<WitnessResult> {
+  try {
+    const result = await witnessCheckpoint({
+      ...options,
+      now: ctx.clock.now(),
+      proofSource: (a, b) => ctx.store.read((tx) => tx.log.consistencyProof(a, b)),
+    });
+    await attachCosignature(ctx, result.checkpoint);
+    return result;
+  } catch (e) {
+    return auditRefusal(ctx, 'audit.witness', undefined, e);
+  }
 }

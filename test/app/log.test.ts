@@ -85,6 +85,8 @@ describe('checkpoints', () => {
     );
     // Rewrite a stored subtree hash (level 2, index 0 lives in the row of leaf 3): the tree no longer has the root the log signed, so it will not sign again.
     tamper(w.db, (db) => db.prepare('UPDATE log_entries SET nodes = ? WHERE idx = 3').run(Buffer.alloc(64, 7)));
+    await rejectsWithCode(() => w.sign(true), 'LOG_TAMPERED');
+    // Appending on the rewritten tree goes on (the frontier is what it is), but no checkpoint will cover it.
     await w.append(1);
     await rejectsWithCode(() => w.sign(), 'LOG_TAMPERED');
   });

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { before, describe, it } from 'node:test';
+import { openWorkspace } from '../../src/app/workspace.ts';
 import { cli, spawnCli, tempDir, tempWorkspace } from '../helpers.ts';
 
 let kekPath: string;
@@ -67,6 +69,30 @@ describe('checkpoints signed by the workspace log key', () => {
     assert.equal((await cli(['audit', 'export', '--out', out, ...h])).code, 0);
     const offline = await cli(['audit', 'verify', '--evidence', out, '--log-key', keys[0]!, '--log-key', keys[1]!, '--json']);
     assert.equal(offline.code, 0, offline.stdout);
+  });
+
+  it('refuses to sign a checkpoint over a rewritten history, and records the refusal', async () => {
+    const ws = await tempWorkspace();
+    const h = ['--home', ws.home];
+    assert.equal((await cli(['key', 'create', 'log', '--purpose', 'log-checkpoint', ...h])).code, 0);
+    for (let i = 0; i < 3; i++) await cli(['artifact', 'add', '--digest', digest(i), '--name', 'app', '--version', `1.0.${i}`, ...h]);
+    const db = new DatabaseSync(join(ws.home, 'custody.db'));
+    // Row 3 holds the subtree hashes of [2, 4) and [0, 4): the root the latest checkpoint signed.
+    db.prepare('UPDATE log_entries SET nodes = ? WHERE idx = 3').run(Buffer.alloc(64, 1));
+    db.close();
+    const r = await cli(['audit', 'checkpoint', '--sign', ...h]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error\[LOG_TAMPERED\]/);
+    const last = (await cli(['audit', 'verify', ...h, '--json'])).json<{ ok: boolean; finding: { kind: string } }>();
+    assert.equal(last.ok, false);
+    const ctx = await openWorkspace(ws.home);
+    try {
+      const size = await ctx.store.read((tx) => tx.log.size());
+      const entry = await ctx.store.read((tx) => tx.log.byIndex(size - 1));
+      assert.deepEqual([entry?.type, entry?.payload['action'], entry?.payload['code']], ['request.refused', 'audit.checkpoint', 'LOG_TAMPERED']);
+    } finally {
+      await ctx.close();
+    }
   });
 
   it('without the KEK the command still succeeds, and says the entries wait', async () => {

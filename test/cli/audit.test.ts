@@ -135,5 +135,10 @@ describe('custody audit', () => {
     const back = await cli(['audit', 'witness', '--checkpoint', older, '--key', witnessKey, '--home', w.ws.home]);
     assert.equal(back.code, 1);
     assert.match(back.stderr, /^error\[WITNESS_REFUSED\]/);
+    // the refusal is on the record
+    const size = await w.ctx.store.read((tx) => tx.log.size());
+    const last = await w.ctx.store.read((tx) => tx.log.byIndex(size - 1));
+    assert.equal(last?.type, 'request.refused');
+    assert.deepEqual([last?.payload['action'], last?.payload['code']], ['audit.witness', 'WITNESS_REFUSED']);
   });
 });

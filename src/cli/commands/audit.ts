@@ -17,18 +17,9 @@ export function registerAudit(r: Registrar): void {
     .option('--sign', 'sign a checkpoint of the whole log now, even if the latest already covers it')
     .action((opts: { sign?: boolean }) => {
       r.run(async (g) => {
-        const { checkpointSummary, latestCheckpoint, signWorkspaceCheckpoint } = await import('../../app/log.ts');
-        const { CustodyError } = await import('../../core/errors.ts');
+        const { checkpointSummary, latestCheckpoint, signCheckpointNow } = await import('../../app/log.ts');
         return withContext(g, async (ctx) => {
-          if (opts.sign) {
-            const outcome = await signWorkspaceCheckpoint(ctx, { force: true });
-            if (outcome.status === 'no-key') {
-              throw new CustodyError('KEY_NOT_FOUND', `no log key can sign checkpoints: ${outcome.reason}`, {
-                hint: `create an Ed25519 key with purpose log-checkpoint named ${ctx.config.log.checkpointKey ?? 'log'}`,
-              });
-            }
-          }
-          const c = await latestCheckpoint(ctx);
+          const c = opts.sign ? await signCheckpointNow(ctx) : await latestCheckpoint(ctx);
           return { json: checkpointSummary(c), human: c.note };
         });
       });
@@ -120,8 +111,7 @@ export function registerAudit(r: Registrar): void {
     .option('--out <file>', 'write the cosigned checkpoint here (default: stdout)')
     .action((opts: { checkpoint: string; key: string; state?: string; name?: string; logKey?: string; proof?: string; out?: string }) => {
       r.run(async (g) => {
-        const { witnessCheckpoint } = await import('../../app/witness.ts');
-        const { attachCosignature } = await import('../../app/log.ts');
+        const { witnessCheckpoint, witnessInWorkspace } = await import('../../app/witness.ts');
         const { systemClock, writeFileAtomic } = await import('../../app/workspace.ts');
         const base = {
           checkpointFile: opts.checkpoint,
@@ -133,16 +123,7 @@ export function registerAudit(r: Registrar): void {
         const result =
           opts.proof !== undefined
             ? await witnessCheckpoint({ ...base, proofFile: opts.proof, now: systemClock.now() })
-            : await withContext(g, async (ctx) => {
-                const r2 = await witnessCheckpoint({
-                  ...base,
-                  now: ctx.clock.now(),
-                  proofSource: (a, b) => ctx.store.read((tx) => tx.log.consistencyProof(a, b)),
-                });
-                // Collected by the log it witnessed: the stored checkpoint now carries the cosignature.
-                await attachCosignature(ctx, r2.checkpoint);
-                return r2;
-              });
+            : await withContext(g, (ctx) => witnessInWorkspace(ctx, base));
         if (opts.out !== undefined) await writeFileAtomic(opts.out, result.checkpoint, 0o644);
         return {
           json: result,
