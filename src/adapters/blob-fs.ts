@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CustodyError } from '../core/errors.ts';
 import { parseDigest, type DigestString } from '../core/digest.ts';
-import type { BlobStore, IngestProgress, StagedBlob } from '../core/ports.ts';
+import type { BlobStore, ByteStream, IngestProgress, StagedBlob } from '../core/ports.ts';
 import { fsError } from './fs-errors.ts';
 import { failpoint } from './failpoints.ts';
 
@@ -50,28 +50,46 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async stage(path: string, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob> {
-    let input: FileHandle;
+  async stage(source: string | ByteStream, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob> {
+    return typeof source === 'string' ? this.stageFile(source, onProgress) : this.stageStream(source, onProgress);
+  }
+
+  private async stageFile(path: string, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob> {
+    const { handle: input, size } = await openBlobFile(path, this.maxBytes);
     try {
-      input = await open(path, constants.O_RDONLY);
-    } catch (e) {
-      throw fsError(e, path);
+      let position = 0;
+      const reader = async (view: Buffer) => {
+        const { bytesRead } = await input.read(view, 0, view.length, position);
+        position += bytesRead;
+        return bytesRead;
+      };
+      return await this.stageFrom(reader, size, path, onProgress);
+    } finally {
+      await input.close().catch(() => undefined);
     }
+  }
+
+  private async stageStream(source: ByteStream, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob> {
+    if (source.expectedBytes !== undefined && source.expectedBytes > this.maxBytes) {
+      throw tooLarge(`${source.label} is ${source.expectedBytes} bytes, over the ${this.maxBytes}-byte limit`);
+    }
+    const staged = await this.stageFrom(streamReader(source), source.expectedBytes, source.label, onProgress);
+    if (source.expectedBytes !== undefined && staged.size !== source.expectedBytes) {
+      await staged.discard();
+      throw new CustodyError('INPUT_INVALID', `${source.label} carried ${staged.size} bytes, not the ${source.expectedBytes} it announced`);
+    }
+    return staged;
+  }
+
+  /** Both sources end here, so an upload gets exactly the temporary-file, fsync and rename discipline of a local add. */
+  private async stageFrom(read: Reader, expected: number | undefined, label: string, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob> {
     const tmpDir = join(this.root, '.tmp');
     const tmpPath = join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
     let output: FileHandle | undefined;
     try {
-      const st = await input.stat();
-      if (st.isDirectory()) throw new CustodyError('INPUT_INVALID', `${path} is a directory, not a file`);
-      if (!st.isFile()) throw new CustodyError('INPUT_INVALID', `${path} is not a regular file`);
-      if (st.size > this.maxBytes) {
-        throw new CustodyError('INPUT_TOO_LARGE', `${path} is ${st.size} bytes, over the ${this.maxBytes}-byte limit`, {
-          hint: 'raise limits.artifactBytes in custody.yaml, or register it by digest with --digest',
-        });
-      }
       await mkdir(tmpDir, { recursive: true });
       output = await open(tmpPath, 'wx', 0o600);
-      const result = await copyAndHash(input, output, st.size, this.maxBytes, path, onProgress);
+      const result = await copyAndHash(read, output, expected, this.maxBytes, label, onProgress);
       failpoint('blob.stage.before-sync');
       await output.sync();
       await output.close();
@@ -80,9 +98,7 @@ export class FsBlobStore implements BlobStore {
     } catch (e) {
       await output?.close().catch(() => undefined);
       await unlink(tmpPath).catch(() => undefined);
-      throw e instanceof CustodyError ? e : fsError(e, path);
-    } finally {
-      await input.close().catch(() => undefined);
+      throw e instanceof CustodyError ? e : fsError(e, label);
     }
   }
 
@@ -142,16 +158,20 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
+/** Fills `view` from the source; resolves with the bytes placed, 0 at the end. */
+type Reader = (view: Buffer) => Promise<number>;
+
 async function copyAndHash(
-  input: FileHandle,
+  read: Reader,
   output: FileHandle,
-  expected: number,
+  expected: number | undefined,
   maxBytes: number,
-  path: string,
+  label: string,
   onProgress?: (p: IngestProgress) => void,
 ): Promise<{ sha256: string; sha512: string; size: number }> {
   const sha256 = createHash('sha256');
-  const useWorker = expected >= WORKER_THRESHOLD;
+  // An upload of unknown length may be large: pay for the worker rather than stall the server's event loop.
+  const useWorker = (expected ?? Number.POSITIVE_INFINITY) >= WORKER_THRESHOLD;
   const shared = new SharedArrayBuffer(SLOT_SIZE * SLOTS);
   const sha512 = useWorker ? new Sha512Worker(shared) : undefined;
   const inline512 = useWorker ? undefined : createHash('sha512');
@@ -165,10 +185,10 @@ async function copyAndHash(
     for (;;) {
       await busy[slot];
       const view = Buffer.from(shared, slot * SLOT_SIZE, SLOT_SIZE);
-      const { bytesRead } = await input.read(view, 0, SLOT_SIZE, position);
+      const bytesRead = await read(view);
       if (bytesRead === 0) break;
       if (position + bytesRead > maxBytes) {
-        throw new CustodyError('INPUT_TOO_LARGE', `${path} grew past the ${maxBytes}-byte limit while being read`);
+        throw tooLarge(`${label} grew past the ${maxBytes}-byte limit while being read`);
       }
       const chunk = view.subarray(0, bytesRead);
       sha256.update(chunk);
@@ -181,7 +201,7 @@ async function copyAndHash(
         // One flush in flight at a time; it covers whatever has landed by then.
         flushing = flushing.then(() => output.datasync());
       }
-      onProgress?.({ bytes: position, total: Math.max(expected, position) });
+      onProgress?.({ bytes: position, total: Math.max(expected ?? 0, position) });
       slot = (slot + 1) % SLOTS;
     }
     await Promise.all(busy);
@@ -253,6 +273,64 @@ class Sha512Worker {
     this.waiting.clear();
     this.final?.reject(this.failure);
   }
+}
+
+/**
+ * Opens a file to be read as an artifact: a regular file within the limit, or a
+ * coded error naming it. The remote CLI opens uploads through here too, so both
+ * modes refuse the same files with the same words.
+ */
+export async function openBlobFile(path: string, maxBytes: number): Promise<{ handle: FileHandle; size: number }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY);
+  } catch (e) {
+    throw fsError(e, path);
+  }
+  try {
+    const st = await handle.stat();
+    if (st.isDirectory()) throw new CustodyError('INPUT_INVALID', `${path} is a directory, not a file`);
+    if (!st.isFile()) throw new CustodyError('INPUT_INVALID', `${path} is not a regular file`);
+    if (st.size > maxBytes) throw tooLarge(`${path} is ${st.size} bytes, over the ${maxBytes}-byte limit`);
+    return { handle, size: st.size };
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    throw e instanceof CustodyError ? e : fsError(e, path);
+  }
+}
+
+function tooLarge(message: string): CustodyError {
+  return new CustodyError('INPUT_TOO_LARGE', message, { hint: 'raise limits.artifactBytes in custody.yaml, or register it by digest with --digest' });
+}
+
+/** Copies chunks of whatever size the stream yields into whole slots. */
+function streamReader(source: ByteStream): Reader {
+  const it = source.chunks[Symbol.asyncIterator]();
+  let pending: Uint8Array | undefined;
+  let done = false;
+  return async (view) => {
+    let filled = 0;
+    while (filled < view.length && !done) {
+      if (!pending || pending.length === 0) {
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await it.next();
+        } catch (e) {
+          throw new CustodyError('INPUT_UNREADABLE', `${source.label} was interrupted: ${(e as Error).message}`, { cause: e });
+        }
+        if (next.done) {
+          done = true;
+          break;
+        }
+        pending = next.value;
+      }
+      const n = Math.min(pending.length, view.length - filled);
+      view.set(pending.subarray(0, n), filled);
+      pending = pending.subarray(n);
+      filled += n;
+    }
+    return filled;
+  };
 }
 
 async function exists(p: string): Promise<boolean> {

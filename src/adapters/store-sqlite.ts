@@ -26,14 +26,13 @@ export class SqliteStore implements Store {
 
   private constructor(db: DatabaseSync) {
     this.db = db;
+    // Errors are coded at the statement, so a use case can catch a unique violation
+    // inside its transaction and turn it into its own code, as on PostgreSQL.
     this.executor = {
       dialect: 'sqlite',
-      all: (sql, params) => Promise.resolve(this.stmt(sql).all(...toParams(params)) as never[]),
-      get: (sql, params) => Promise.resolve(this.stmt(sql).get(...toParams(params)) as never),
-      run: (sql, params): Promise<RunResult> => {
-        const r = this.stmt(sql).run(...toParams(params));
-        return Promise.resolve({ changes: Number(r.changes) });
-      },
+      all: (sql, params) => coded(() => this.stmt(sql).all(...toParams(params)) as never[]),
+      get: (sql, params) => coded(() => this.stmt(sql).get(...toParams(params)) as never),
+      run: (sql, params): Promise<RunResult> => coded(() => ({ changes: Number(this.stmt(sql).run(...toParams(params)).changes) })),
     };
   }
 
@@ -63,7 +62,21 @@ export class SqliteStore implements Store {
   }
 
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.serialise(() => this.inTransaction('BEGIN', fn));
+    // query_only makes a write inside read() fail here as it does on PostgreSQL's READ ONLY.
+    return this.serialise(async () => {
+      if (this.closed) throw new CustodyError('STORE_ERROR', 'the store is closed');
+      this.db.exec('PRAGMA query_only = ON');
+      try {
+        return await this.inTransaction('BEGIN', fn);
+      } finally {
+        this.db.exec('PRAGMA query_only = OFF');
+      }
+    });
+  }
+
+  /** Runs `fn` in a write transaction with the raw executor: for repository tests and tools, not use cases. */
+  withSql<T>(fn: (db: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.serialise(() => this.inTransaction('BEGIN IMMEDIATE', () => fn(this.executor)));
   }
 
   async close(): Promise<void> {
@@ -150,8 +163,27 @@ function toParams(params: readonly SqlValue[] | undefined): SqlValue[] {
   return params ? [...params] : [];
 }
 
+function coded<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(mapSqliteError(e));
+  }
+}
+
 function mapSqliteError(e: unknown): CustodyError {
+  if (e instanceof CustodyError) return e;
   const message = e instanceof Error ? e.message : String(e);
+  const unique = /^UNIQUE constraint failed: (.+)$/.exec(message);
+  if (unique) {
+    const qualified = (unique[1] ?? '').split(/,\s*/);
+    const table = qualified[0]?.split('.')[0] ?? 'unknown';
+    const columns = qualified.map((c) => c.slice(c.indexOf('.') + 1));
+    return new CustodyError('STORE_ERROR', `a row with the same ${columns.join(', ')} already exists in ${table}`, {
+      cause: e,
+      details: { violation: 'unique', table, columns },
+    });
+  }
   if (/SQLITE_BUSY|database is locked/i.test(message)) {
     return new CustodyError('STORE_BUSY', 'the workspace database is busy (another process holds the write lock)', {
       cause: e,

@@ -8,20 +8,20 @@ import {
 } from '../core/artifact.ts';
 import { digestEquals, parseDigest, formatDigest, type DigestString } from '../core/digest.ts';
 import { CustodyError } from '../core/errors.ts';
-import type { IngestProgress, StagedBlob, Tx } from '../core/ports.ts';
+import type { ByteStream, IngestProgress, StagedBlob, Tx } from '../core/ports.ts';
 import { auditRefusal } from './audit.ts';
 import { failpoint } from '../adapters/failpoints.ts';
 import type { Context } from './workspace.ts';
 
 export interface AddArtifactInput {
-  /** A file to hash and store; or */
-  file?: string;
+  /** A file (by path) or an upload stream to hash and store; or */
+  file?: string | ByteStream;
   /** a digest for an artifact that lives elsewhere (an OCI image, say). */
-  digest?: string;
+  digest?: string | undefined;
   name: string;
   version: string;
-  labels?: readonly string[];
-  source?: string;
+  labels?: readonly string[] | undefined;
+  source?: string | undefined;
   onProgress?: (p: IngestProgress) => void;
 }
 
@@ -139,7 +139,7 @@ export async function showArtifact(ctx: Context, ref: string): Promise<{ artifac
   });
 }
 
-export async function listArtifacts(ctx: Context, filter: { name?: string; labels?: readonly string[]; limit?: number } = {}): Promise<Artifact[]> {
+export async function listArtifacts(ctx: Context, filter: { name?: string | undefined; labels?: readonly string[] | undefined; limit?: number | undefined } = {}): Promise<Artifact[]> {
   const label = filter.labels && filter.labels.length > 0 ? parseLabels(filter.labels) : undefined;
   return ctx.store.read((tx) =>
     tx.artifacts.list({

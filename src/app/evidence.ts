@@ -1,17 +1,386 @@
 /**
- * Evidence use cases. CONTRACT (the policy engine and promotion code against
- * this signature; the signatures work replaces the body):
+ * Evidence use cases: store signatures and attestations, import what a CI made
+ * elsewhere, and verify every stored piece about an artifact. CONTRACT (the
+ * policy engine and promotion code against this signature):
  *
  * - `evidenceFor(tx, trusted, artifact, now)`: every stored attestation whose
  *   subject is the artifact, each run through the verification pipeline against
  *   `trusted` with the one reference time `now`, as `EvidenceItem`s.
+ *
+ * Signing time: keyed evidence is judged at the time Custody recorded it (its
+ * `evidence.stored` log entry), not at any time the evidence claims; keyless
+ * evidence at the transparency log's verified time. Nothing is trusted because
+ * it was stored: it is verified again on every use, against the keys as they
+ * stand (a key revoked since with `compromisedSince` before that recording
+ * time stops verifying).
  */
+import { createHash } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
+import { decodeUtf8, evidencePath, publicGoodTrustedRoot, readLimited, readTrustedRoot, writeFileAtomic } from '../adapters/evidence-files.ts';
+import { sharedVerifyPool, type WireRequest, type WireResult } from '../adapters/verify-pool.ts';
 import type { Artifact } from '../core/artifact.ts';
-import type { EvidenceItem } from '../core/evidence.ts';
+import type { DigestString } from '../core/digest.ts';
+import { CustodyError, type Reason } from '../core/errors.ts';
+import type { EvidenceItem, Statement, StoredEvidence } from '../core/evidence.ts';
+import { requireRole } from '../core/identity.ts';
+import { parseStatement } from '../core/intoto.ts';
 import type { TrustedKeys } from '../core/key.ts';
 import type { Tx } from '../core/ports.ts';
+import { MALFORMED_CODES, parseInput, toKeylessTrust, verifyEvidence, type ArtifactDigests, type KeylessTrust, type VerifyCode, type VerifyResult } from '../core/verify/index.ts';
+import { findArtifact } from './artifacts.ts';
+import { auditRefusal } from './audit.ts';
+import { trustedKeys } from './keys.ts';
+import type { Context } from './workspace.ts';
 
-// STUB: replaced by the signatures work (branch `sigs`).
-export function evidenceFor(_tx: Tx, _trusted: TrustedKeys, _artifact: Artifact, _now: Date): Promise<EvidenceItem[]> {
-  return Promise.resolve([]);
+// Stored evidence was size-checked on the way in; this bound only guards against a tampered database.
+const STORED_MAX = 64 * 1024 * 1024;
+// Below this many keyed items, starting worker threads costs more than it saves.
+const POOL_MIN = 256;
+
+export function artifactDigests(a: Artifact): ArtifactDigests {
+  return { ...(a.digests.sha256 ? { sha256: a.digests.sha256 } : {}), ...(a.digests.sha512 ? { sha512: a.digests.sha512 } : {}) };
 }
+
+function subjectKeys(a: Artifact): string[] {
+  return Object.entries(artifactDigests(a)).map(([alg, hex]) => `${alg}:${hex}`);
+}
+
+export function evidenceDigest(text: string): DigestString {
+  return `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+}
+
+// ---------------------------------------------------------------- trust for keyless evidence
+
+const keylessCache = new WeakMap<Context, Promise<KeylessTrust>>();
+let publicGoodTrust: Promise<KeylessTrust> | undefined;
+
+/** The Sigstore public-good trusted root shipped in @sigstore/tuf, as trust material. */
+export function publicGoodKeylessTrust(): Promise<KeylessTrust> {
+  publicGoodTrust ??= publicGoodTrustedRoot().then(toKeylessTrust);
+  return publicGoodTrust;
+}
+
+/** The workspace's trust for keyless evidence: `trustedRoot` from custody.yaml, else the public-good root. */
+export function keylessTrustFor(ctx: Context): Promise<KeylessTrust> {
+  let t = keylessCache.get(ctx);
+  if (!t) {
+    const configured = ctx.config.trustedRoot;
+    t = configured === undefined ? publicGoodKeylessTrust() : readTrustedRoot(isAbsolute(configured) ? configured : resolve(ctx.home, configured)).then(toKeylessTrust);
+    keylessCache.set(ctx, t);
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------- verifying what is stored
+
+export interface EvidenceQuery {
+  predicateType?: string;
+  /** Trust for keyless evidence, loaded only if there is some; default: the public-good root. */
+  keyless?: () => Promise<KeylessTrust>;
+}
+
+/** CONTRACT: every stored attestation about the artifact, verified with the one reference time `now`. */
+export async function evidenceFor(tx: Tx, trusted: TrustedKeys, artifact: Artifact, now: Date, query: EvidenceQuery = {}): Promise<EvidenceItem[]> {
+  return (await storedEvidenceFor(tx, trusted, artifact, now, query)).filter((e) => e.kind === 'attestation');
+}
+
+/**
+ * Every stored signature and attestation about the artifact, each verified.
+ * `now` is the operation's reference time; key validity itself is judged at
+ * each piece's signing time (see above), which is never later than `now`.
+ */
+export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: Artifact, now: Date, query: EvidenceQuery = {}): Promise<EvidenceItem[]> {
+  const rows = await tx.evidence.forSubjects(subjectKeys(artifact), query.predicateType);
+  const digests = artifactDigests(artifact);
+  const keyed = rows.filter((r) => r.expect === null);
+  const results = new Map<string, { result: Omit<VerifyResult, 'statement'>; statement: Statement | null }>();
+
+  const requests: WireRequest[] = keyed.map((r) => ({
+    input: r.body,
+    maxBytes: STORED_MAX,
+    artifact: digests,
+    signedAt: earliest(r.signedAt, now),
+    ...(query.predicateType === undefined ? {} : { predicateType: query.predicateType }),
+  }));
+  if (keyed.length >= POOL_MIN) {
+    const wire = await sharedVerifyPool().verifyMany([...trusted.byKeyid.values()], requests, { withStatement: true });
+    keyed.forEach((r, i) => results.set(r.digest, fromWire(wire[i]!)));
+  } else {
+    keyed.forEach((r, i) => {
+      const req = requests[i]!;
+      const { statement, ...result } = verifyEvidence({ ...req, keys: trusted, signedAt: new Date(req.signedAt ?? r.signedAt) });
+      results.set(r.digest, { result, statement });
+    });
+  }
+
+  const keyless = rows.filter((r) => r.expect !== null);
+  if (keyless.length > 0) {
+    const trust = await (query.keyless ?? publicGoodKeylessTrust)();
+    for (const r of keyless) {
+      const { statement, ...result } = verifyEvidence({
+        input: r.body,
+        maxBytes: STORED_MAX,
+        artifact: digests,
+        keyless: { trust, expect: r.expect ?? { identity: '', issuer: '' } },
+        ...(query.predicateType === undefined ? {} : { predicateType: query.predicateType }),
+      });
+      results.set(r.digest, { result, statement });
+    }
+  }
+
+  return rows.map((r) => {
+    const v = results.get(r.digest);
+    const reasons: Reason[] = v ? v.result.reasons : [{ code: 'VERIFY_INTERNAL', message: 'not verified' }];
+    return {
+      digest: r.digest,
+      kind: r.kind,
+      source: r.source,
+      predicateType: v?.result.predicateType ?? r.predicateType ?? '',
+      statement: v?.statement ?? null,
+      signatures: v?.result.signatures ?? [],
+      verified: v?.result.ok === true,
+      reasons,
+      storedAt: r.storedAt,
+    };
+  });
+}
+
+/** A recorded time later than the reference time can only come from a skewed clock or a tampered row. */
+function earliest(recorded: string, now: Date): string {
+  return Date.parse(recorded) > now.getTime() ? now.toISOString() : recorded;
+}
+
+function fromWire(w: WireResult): { result: Omit<VerifyResult, 'statement'>; statement: Statement | null } {
+  const { statementJson, ...result } = w;
+  return { result, statement: statementJson === undefined ? null : (JSON.parse(statementJson) as Statement) };
+}
+
+export interface ArtifactVerification {
+  artifact: Artifact;
+  items: EvidenceItem[];
+  /** True when there is at least one item and every item verified. */
+  ok: boolean;
+}
+
+/** `custody verify <artifact>`: every stored signature and attestation, each verified and reported. */
+export async function verifyArtifact(ctx: Context, input: { artifact: string; predicateType?: string }): Promise<ArtifactVerification> {
+  const now = ctx.clock.now();
+  return ctx.store.read(async (tx) => {
+    const artifact = await findArtifact(tx, input.artifact);
+    const items = await storedEvidenceFor(tx, await trustedKeys(tx), artifact, now, {
+      ...(input.predicateType === undefined ? {} : { predicateType: input.predicateType }),
+      keyless: () => keylessTrustFor(ctx),
+    });
+    return { artifact, items, ok: items.length > 0 && items.every((i) => i.verified) };
+  });
+}
+
+// ---------------------------------------------------------------- storing
+
+export interface StoredRef {
+  evidence: Omit<StoredEvidence, 'body'>;
+  path: string;
+  created: boolean;
+}
+
+/**
+ * Stores verified evidence about `artifact`, with its `evidence.stored` log
+ * entry in the same transaction. Idempotent: the same bytes twice are one piece.
+ */
+export async function storeEvidence(ctx: Context, tx: Tx, evidence: StoredEvidence, artifact: Artifact): Promise<boolean> {
+  if (await tx.evidence.byDigest(evidence.digest)) return false;
+  await tx.evidence.insert(evidence);
+  await tx.log.append({
+    type: 'evidence.stored',
+    actor: ctx.actor.identity,
+    time: evidence.storedAt,
+    subject: artifact.digest,
+    payload: {
+      evidence: evidence.digest,
+      kind: evidence.kind,
+      format: evidence.format,
+      mediaType: evidence.mediaType,
+      predicateType: evidence.predicateType,
+      signers: evidence.signers,
+      signedAt: evidence.signedAt,
+      source: evidence.source,
+      subjects: evidence.subjects,
+      size: evidence.size,
+      ...(evidence.expect === null ? {} : { certificate: evidence.expect }),
+    },
+  });
+  return true;
+}
+
+/** Writes the readable copy of stored evidence after commit; the database holds the original. */
+export async function writeCopies(ctx: Context, stored: readonly StoredEvidence[], out?: string): Promise<string[]> {
+  const paths: string[] = [];
+  for (const e of stored) {
+    const path = evidencePath(ctx.home, e.digest, e.format);
+    await writeFileAtomic(path, e.body);
+    paths.push(path);
+  }
+  if (out !== undefined && stored.length === 1) await writeFileAtomic(out, stored[0]!.body);
+  return paths;
+}
+
+export function toStored(input: { body: string; result: VerifyResult; source: StoredEvidence['source']; time: string; actor: string; expect: StoredEvidence['expect'] }): StoredEvidence {
+  const { body, result } = input;
+  return {
+    digest: evidenceDigest(body),
+    kind: result.kind ?? 'attestation',
+    format: result.format ?? 'bundle',
+    mediaType: result.mediaType,
+    predicateType: result.predicateType,
+    signers: result.signers,
+    signedAt: result.signedAt ?? input.time,
+    storedAt: input.time,
+    storedBy: input.actor,
+    source: input.source,
+    expect: input.expect,
+    subjects: result.subjects,
+    size: Buffer.byteLength(body, 'utf8'),
+    body,
+  };
+}
+
+/** Turns a failed verification into the error a command reports: bad input (exit 2) or not verified (exit 1). */
+export function verificationError(what: string, result: VerifyResult): CustodyError {
+  const first = result.reasons[0];
+  const malformed = first !== undefined && MALFORMED_CODES.has(first.code);
+  return new CustodyError(malformed ? 'EVIDENCE_INVALID' : 'VERIFY_FAILED', `${what}: ${result.reasons.map((r) => `${r.code}: ${r.message}`).join('; ')}`, {
+    details: { reasons: result.reasons },
+    hint: malformed ? 'this is not a DSSE envelope or Sigstore bundle Custody can read' : 'the reasons say which step failed',
+  });
+}
+
+// ---------------------------------------------------------------- import
+
+export interface ImportInput {
+  file: string;
+  certificateIdentity?: string;
+  certificateOidcIssuer?: string;
+}
+
+export interface ImportResult {
+  stored: StoredRef[];
+}
+
+/**
+ * `custody attest import`: a Sigstore bundle, a bare DSSE envelope, or a JSON
+ * Lines file of either (`*.intoto.jsonl`). Every piece must be about an
+ * artifact Custody knows and must verify now, against the workspace's keys or,
+ * for keyless bundles, the trusted root and the given identity; otherwise
+ * nothing is stored. It is verified again on every later use.
+ */
+export async function importEvidence(ctx: Context, input: ImportInput): Promise<ImportResult> {
+  const now = ctx.clock.now();
+  const time = now.toISOString();
+  let subjectDigest: string | undefined;
+  try {
+    requireRole(ctx.actor, 'builder', 'importing evidence');
+    if ((input.certificateIdentity === undefined) !== (input.certificateOidcIssuer === undefined)) {
+      throw new CustodyError('USAGE', 'give --certificate-identity and --certificate-oidc-issuer together');
+    }
+    const max = ctx.config.limits.evidenceBytes;
+    const text = decodeUtf8(await readLimited(input.file, max, 'evidence'), input.file);
+    const pieces = splitEvidence(text, input.file);
+    const expect = input.certificateIdentity !== undefined && input.certificateOidcIssuer !== undefined ? { identity: input.certificateIdentity, issuer: input.certificateOidcIssuer } : null;
+
+    const verified = await ctx.store.read(async (tx) => {
+      const keys = await trustedKeys(tx);
+      const out: { evidence: StoredEvidence; artifact: Artifact }[] = [];
+      for (const [i, body] of pieces.entries()) {
+        const where = pieces.length > 1 ? `${input.file} line ${i + 1}` : input.file;
+        const claim = claimedSubjects(body, max, where);
+        const artifact = await findSubjectArtifact(tx, claim.subjects);
+        if (!artifact) {
+          throw new CustodyError('ARTIFACT_NOT_FOUND', `${where} is about ${claim.subjects[0] ?? 'no digest'}, which is not a registered artifact`, {
+            hint: 'register the artifact first: custody artifact add',
+          });
+        }
+        subjectDigest = artifact.digest;
+        if (claim.keyless && expect === null) {
+          throw new CustodyError('USAGE', `${where} is a keyless bundle: give --certificate-identity and --certificate-oidc-issuer`, {
+            hint: 'e.g. --certificate-identity https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main --certificate-oidc-issuer https://token.actions.githubusercontent.com',
+          });
+        }
+        const result = verifyEvidence({
+          input: body,
+          maxBytes: max,
+          artifact: artifactDigests(artifact),
+          keys,
+          signedAt: now,
+          ...(claim.keyless && expect ? { keyless: { trust: await keylessTrustFor(ctx), expect } } : {}),
+        });
+        if (!result.ok) throw verificationError(where, result);
+        out.push({ evidence: toStored({ body, result, source: 'imported', time, actor: ctx.actor.identity, expect: claim.keyless ? expect : null }), artifact });
+      }
+      return out;
+    });
+
+    const created = await ctx.store.transaction(async (tx) => {
+      const flags: boolean[] = [];
+      for (const v of verified) flags.push(await storeEvidence(ctx, tx, v.evidence, v.artifact));
+      return flags;
+    });
+    const paths = await writeCopies(ctx, verified.map((v) => v.evidence));
+    return {
+      stored: verified.map((v, i) => {
+        const { body: _body, ...evidence } = v.evidence;
+        return { evidence, path: paths[i]!, created: created[i] === true };
+      }),
+    };
+  } catch (e) {
+    return auditRefusal(ctx, 'evidence.import', subjectDigest, e);
+  }
+}
+
+/** One JSON document, or JSON Lines (one bundle or envelope per line, as `*.intoto.jsonl` files hold). */
+function splitEvidence(text: string, file: string): string[] {
+  try {
+    JSON.parse(text);
+    return [text];
+  } catch {
+    const lines = text.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length < 2) {
+      throw new CustodyError('EVIDENCE_INVALID', `${file} is neither JSON nor JSON Lines`);
+    }
+    return lines.map((l) => l.replace(/\r$/, ''));
+  }
+}
+
+/** What a piece of evidence says it is about, read before verifying it so the artifact can be found. */
+function claimedSubjects(body: string, max: number, where: string): { subjects: string[]; keyless: boolean } {
+  const parsed = parseInput(body, max);
+  if (!parsed.ok) throw malformed(where, parsed.reason.code, parsed.reason.message);
+  const ev = parsed.value;
+  if (ev.format === 'bundle' && ev.bundle.content.type === 'messageSignature') {
+    return { subjects: [`${ev.bundle.content.algorithm}:${ev.bundle.content.digest.toString('hex')}`], keyless: ev.bundle.key.type === 'certificate' };
+  }
+  const envelope = ev.format === 'dsse' ? ev.envelope : ev.bundle.content.type === 'dsse' ? ev.bundle.content.envelope : undefined;
+  const statement = envelope ? parseStatement(envelope.payload) : undefined;
+  if (!statement?.ok) throw malformed(where, 'STATEMENT_INVALID', statement ? statement.reason.message : 'no statement');
+  const subjects = statement.value.subject.flatMap((s) => Object.entries(s.digest).map(([alg, hex]) => `${alg}:${hex}`));
+  return { subjects, keyless: ev.format === 'bundle' && ev.bundle.key.type === 'certificate' };
+}
+
+function malformed(where: string, code: VerifyCode, message: string): CustodyError {
+  return new CustodyError('EVIDENCE_INVALID', `${where}: ${code}: ${message}`, { details: { reasons: [{ code, message }] } });
+}
+
+/** The registered artifact a subject digest names: by sha256 directly, by sha512 (npm provenance) through the list. */
+async function findSubjectArtifact(tx: Tx, subjects: readonly string[]): Promise<Artifact | undefined> {
+  for (const s of subjects) {
+    if (/^sha256:[0-9a-f]{64}$/.test(s)) {
+      const a = await tx.artifacts.byDigest(s as DigestString);
+      if (a) return a;
+    }
+  }
+  const sha512 = subjects.filter((s) => /^sha512:[0-9a-f]{128}$/.test(s)).map((s) => s.slice(7));
+  if (sha512.length === 0) return undefined;
+  const all = await tx.artifacts.list({ limit: 10_000 });
+  return all.find((a) => a.digests.sha512 !== undefined && sha512.includes(a.digests.sha512));
+}
+
+export { findArtifact };

@@ -171,8 +171,11 @@ export async function signWorkspaceCheckpoint(ctx: Context, options: { force?: b
   try {
     loaded = options.signer ?? (await loadSigner(ctx, ctx.config.log.checkpointKey ?? 'log', 'log-checkpoint'));
   } catch (e) {
-    if (e instanceof CustodyError && NO_KEY.has(e.code)) return { status: 'no-key', reason: e.message };
-    throw e;
+    if (!(e instanceof CustodyError) || !NO_KEY.has(e.code)) throw e;
+    // Without a key, say so only when entries are actually waiting.
+    const { size, latest } = await ctx.store.read(async (tx) => ({ size: await tx.log.size(), latest: await tx.log.latestCheckpoint() }));
+    if (latest && latest.size >= size) return { status: 'current', checkpoint: latest };
+    return { status: 'no-key', reason: e.message };
   }
   const result = await ctx.store.transaction((tx) =>
     signCheckpointWith(tx, { signer: loaded.signer, key: loaded.key, origin: ctx.config.log.origin, now, ...(options.force === undefined ? {} : { force: options.force }) }),
@@ -214,7 +217,7 @@ export interface SchedulerDeps {
  * signed none in the last interval, otherwise when the interval is up, covering
  * every batch since. `flush()` signs what is pending now: a CLI command is one
  * batch and flushes as it ends, so its entries never wait for another command;
- * a long-running server signs at most once per interval.
+ * the server signs at most once per interval and flushes when it stops.
  */
 export class CheckpointScheduler {
   private readonly deps: SchedulerDeps;
@@ -222,6 +225,7 @@ export class CheckpointScheduler {
   private pending = false;
   private timer: { cancel(): void } | undefined;
   private running: Promise<CheckpointOutcome | undefined> = Promise.resolve(undefined);
+  private last: CheckpointOutcome | undefined;
   private readonly outcomes: ((o: CheckpointOutcome) => void)[] = [];
 
   constructor(deps: SchedulerDeps) {
@@ -233,21 +237,33 @@ export class CheckpointScheduler {
     this.outcomes.push(fn);
   }
 
-  notify(): void {
+  /** The outcome of the most recent signing, if any. */
+  get lastOutcome(): CheckpointOutcome | undefined {
+    return this.last;
+  }
+
+  /**
+   * A batch committed. Resolves with the outcome of the signing this started,
+   * or, when the interval defers it, with the last outcome known.
+   */
+  notify(): Promise<CheckpointOutcome | undefined> {
     this.pending = true;
     const due = this.lastSigned + this.deps.intervalMs - this.deps.clock.now().getTime();
-    if (due <= 0) {
-      void this.run();
-    } else if (!this.timer) {
-      const set = this.deps.setTimer ?? ((fn, ms) => {
-        const t = setTimeout(fn, ms);
-        return { cancel: () => clearTimeout(t) };
-      });
+    if (due <= 0) return this.run();
+    if (!this.timer) {
+      const set =
+        this.deps.setTimer ??
+        ((fn, ms) => {
+          // Never what keeps a process alive: a CLI flushes as it ends, the server holds its socket.
+          const t = setTimeout(fn, ms).unref();
+          return { cancel: () => clearTimeout(t) };
+        });
       this.timer = set(() => {
         this.timer = undefined;
-        void this.run();
+        void this.run().catch(() => undefined);
       }, due);
     }
+    return Promise.resolve(this.last);
   }
 
   /** Signs what is pending now; otherwise hands back the outcome of the signing already under way or done. */
@@ -267,16 +283,25 @@ export class CheckpointScheduler {
     this.running = this.running
       .catch(() => undefined)
       .then(async () => {
-        if (!this.pending) return undefined;
+        if (!this.pending) return this.last;
         this.pending = false;
         this.lastSigned = this.deps.clock.now().getTime();
         const outcome = await this.deps.sign();
+        this.last = outcome;
         for (const fn of this.outcomes) fn(outcome);
         return outcome;
       });
     return this.running;
   }
 }
+
+/** What a human is told when entries were recorded but no checkpoint could be signed over them. */
+export function waitingNotice(outcome: CheckpointOutcome | undefined): string | undefined {
+  return outcome?.status === 'no-key' ? `note: new log entries wait for a signed checkpoint: ${outcome.reason}` : undefined;
+}
+
+/** Runs a command or a request, counting the log entries it appended. */
+export { tallyAppends } from '../adapters/sql/log.ts';
 
 /** The interval from the config, in milliseconds. */
 export function checkpointIntervalMs(ctx: Context): number {

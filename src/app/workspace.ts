@@ -91,7 +91,21 @@ log:
 # requireSignedPolicies: true
 
 # The promotion graph: environments, their sources, policies and targets.
+# It must be a DAG; branches are fine (prod-eu and prod-us from staging).
+# environments:
+#   dev: {}
+#   staging: { from: [dev] }
+#   prod: { from: [staging], policy: prod }
 environments: {}
+
+# Policy files (Policy, Template and PolicyTest documents), relative to this
+# folder; see examples/policies. Schema: schemas/policy.schema.json
+# policies:
+#   dir: policies
+
+# Groups of identities, for approvers in policies (approvers: [{ group: … }]).
+# groups:
+#   release-managers: [alice@example.com, bob@example.com]
 `;
 }
 
@@ -124,6 +138,28 @@ export interface OpenOptions {
   /** `--as`: act as this identity in local mode. */
   as?: string;
   clock?: Clock;
+  /** Where to read `store.urlEnv` from; the process environment by default. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The store the config names: the workspace's SQLite file, or the PostgreSQL
+ * database whose URL is in the environment variable `store.urlEnv` (never in
+ * the config file, and never repeated in a message: it may hold a password).
+ */
+export async function openStore(home: string, config: Config, env: NodeJS.ProcessEnv = process.env): Promise<Store> {
+  if (config.store.driver !== 'postgres') return SqliteStore.open(join(home, DB_FILE));
+  const variable = config.store.urlEnv;
+  const url = env[variable];
+  if (url === undefined || url.trim() === '') {
+    throw new CustodyError('CONFIG_INVALID', `store.driver is postgres, but the environment variable ${variable} is not set`, {
+      hint: `set ${variable} to postgresql://user:password@host:5432/database (store.urlEnv in custody.yaml names the variable)`,
+      details: { variable },
+    });
+  }
+  // Loaded on use, so commands on the embedded store do not pay for the pg driver.
+  const { PostgresStore } = await import('../adapters/store-postgres.ts');
+  return PostgresStore.open(url.trim(), { urlSource: `$${variable}` });
 }
 
 export async function loadConfig(home: string): Promise<Config> {
@@ -146,7 +182,7 @@ export async function loadConfig(home: string): Promise<Config> {
 export async function openWorkspace(homeDir: string, options: OpenOptions = {}): Promise<Context> {
   const home = resolve(homeDir);
   const config = await loadConfig(home);
-  const store = await SqliteStore.open(join(home, DB_FILE));
+  const store = await openStore(home, config, options.env);
   const blobs = new FsBlobStore(join(home, 'blobs'), { maxBytes: config.limits.artifactBytes });
   try {
     await blobs.recover(async (digest) => (await store.read((tx) => tx.artifacts.byDigest(digest))) !== undefined);
@@ -165,6 +201,15 @@ export async function openWorkspace(homeDir: string, options: OpenOptions = {}):
     actor: { identity, roles },
     close: () => store.close(),
   };
+}
+
+/**
+ * The same workspace acting as another actor: the server's per-request context,
+ * whose actor comes from authentication. Closing it closes nothing; the server
+ * owns the workspace.
+ */
+export function actingAs(ctx: Context, actor: Actor): Context {
+  return { ...ctx, actor, close: () => Promise.resolve() };
 }
 
 async function exists(p: string): Promise<boolean> {

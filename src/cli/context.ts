@@ -9,31 +9,26 @@ import type { GlobalOptions } from './output.ts';
  */
 export async function withContext<T>(g: GlobalOptions, fn: (ctx: Context) => Promise<T>): Promise<T> {
   // Loaded on use: `custody --help` should not pay for the store, the schemas and YAML.
-  const { openWorkspace, resolveHome } = await import('../app/workspace.ts');
+  const [{ openWorkspace, resolveHome }, { tallyAppends }] = await Promise.all([import('../app/workspace.ts'), import('../app/log.ts')]);
   const ctx = await openWorkspace(resolveHome(g.home), g.as === undefined ? {} : { as: g.as });
-  let sizeBefore: number | undefined;
   try {
-    const { logSize } = await import('../app/log.ts');
-    sizeBefore = await logSize(ctx);
-    return await fn(ctx);
+    const run = await tallyAppends(() => fn(ctx));
+    if (run.appended > 0) await checkpointAfterCommand(ctx, g);
+    if ('error' in run) throw run.error;
+    return run.result as T;
   } finally {
-    if (sizeBefore !== undefined) await checkpointAfterCommand(ctx, sizeBefore, g);
     await ctx.close();
   }
 }
 
-async function checkpointAfterCommand(ctx: Context, sizeBefore: number, g: GlobalOptions): Promise<void> {
+async function checkpointAfterCommand(ctx: Context, g: GlobalOptions): Promise<void> {
   const note = (s: string) => (g.notices ??= []).push(s);
   try {
-    const { CheckpointScheduler, checkpointIntervalMs, logSize, signWorkspaceCheckpoint } = await import('../app/log.ts');
-    const grown = (await logSize(ctx)) - sizeBefore;
-    if (grown <= 0) return;
+    const { CheckpointScheduler, checkpointIntervalMs, signWorkspaceCheckpoint, waitingNotice } = await import('../app/log.ts');
     const scheduler = new CheckpointScheduler({ sign: () => signWorkspaceCheckpoint(ctx), clock: ctx.clock, intervalMs: checkpointIntervalMs(ctx) });
-    scheduler.notify();
-    const outcome = await scheduler.flush();
-    if (outcome?.status === 'no-key') {
-      note(`note: ${grown} new log ${grown === 1 ? 'entry waits' : 'entries wait'} for a signed checkpoint: ${outcome.reason}`);
-    }
+    void scheduler.notify();
+    const notice = waitingNotice(await scheduler.flush());
+    if (notice) note(notice);
   } catch (e) {
     // The command's change is committed; a checkpoint that could not be signed is reported, not fatal.
     note(`warning: no checkpoint was signed after this command: ${e instanceof Error ? e.message : String(e)}`);

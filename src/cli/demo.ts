@@ -1,9 +1,14 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addArtifact, listArtifacts } from '../app/artifacts.ts';
-import { initWorkspace, openWorkspace, type Context } from '../app/workspace.ts';
+import { createKey } from '../app/keys.ts';
+import { checkPolicies, explainArtifact, policyDirOf, publishPolicies, testPolicies } from '../app/policy.ts';
+import { initWorkspace, loadConfig, openWorkspace, type Context } from '../app/workspace.ts';
+import { decisionText } from './commands/policy.ts';
 import { CustodyError } from '../core/errors.ts';
+import { EVIDENCE_STEPS } from './demo-evidence.ts';
 import { shortDigest, table } from './output.ts';
 
 /** One step of the guided demo: a title, what it does, and what it shows. */
@@ -63,7 +68,74 @@ export const STEPS: DemoStep[] = [
       )}`;
     },
   },
+  ...EVIDENCE_STEPS,
 ];
+
+/** The example policy set, shipped with the package next to dist/ and src/. */
+const EXAMPLE_POLICIES = join(import.meta.dirname, '..', '..', 'examples', 'policies');
+
+const GRAPH = `environments:
+  dev: {}
+  staging: { from: [dev] }
+  prod: { from: [staging] }
+groups:
+  release-managers: [carol@acme.example]
+`;
+
+STEPS.push(
+  {
+    title: 'Policy as code: check and test the example dev → staging → prod policies',
+    async run(d) {
+      const config = join(d.ctx.home, 'custody.yaml');
+      await writeFile(config, (await readFile(config, 'utf8')).replace('environments: {}\n', GRAPH));
+      d.ctx.config = await loadConfig(d.ctx.home);
+      await cp(EXAMPLE_POLICIES, policyDirOf(d.ctx), { recursive: true });
+      const check = await checkPolicies(policyDirOf(d.ctx), { maxBytes: d.ctx.config.limits.configBytes });
+      const tests = await testPolicies(policyDirOf(d.ctx), { maxBytes: d.ctx.config.limits.configBytes, config: d.ctx.config });
+      return [
+        '$ custody policy check',
+        ...check.warnings.map((w) => `  warning: ${w.file}:${w.line}:${w.col}: ${w.message}`),
+        `  ${check.ok ? 'ok' : 'FAILED'}: ${check.policies.length} policies (${check.policies.join(', ')}), ${check.problems.length} problems, ${check.warnings.length} explicit loosenings`,
+        '$ custody policy test',
+        ...tests.files.map((f) => `  ${f.file}: ${f.cases.filter((c) => c.ok).length}/${f.cases.length}`),
+        `  ${tests.passed} passed, ${tests.failed} failed`,
+      ].join('\n');
+    },
+  },
+  {
+    title: 'Publish: sign the policy set; decisions use only the signed version',
+    async run(d) {
+      // The demo's own key-encryption key, in its temporary folder, unless one is configured.
+      const kekVars = ['CUSTODY_KEK_FILE', 'CUSTODY_KEY_PASSPHRASE'] as const;
+      const saved = kekVars.map((k) => process.env[k]);
+      if (saved.every((v) => v === undefined)) {
+        const kek = join(d.dir, 'demo.kek');
+        await writeFile(kek, randomBytes(32), { mode: 0o600 });
+        process.env['CUSTODY_KEK_FILE'] = kek;
+      }
+      try {
+        const key = await createKey(d.ctx, { name: 'policy-signer', purposes: ['policy'] });
+        const pub = await publishPolicies(d.ctx, { key: 'policy-signer' });
+        const decision = await explainArtifact(d.ctx, 'pkg:npm/acme-app@1.4.2', 'dev');
+        return [
+          '$ custody key create policy-signer --purpose policy',
+          `  ${key.name}@${key.version} (${key.algorithm})`,
+          '$ custody policy publish --key policy-signer',
+          `  published policy set v${pub.version} (${shortDigest(pub.setDigest)}), signed by ${pub.key}; ${pub.loosened} explicit loosenings recorded`,
+          '$ custody policy explain pkg:npm/acme-app@1.4.2 --env dev',
+          decisionText(decision).replace(/^/gm, '  '),
+          '  (no evidence is attached yet, so the provenance gate says what it needs)',
+        ].join('\n');
+      } finally {
+        kekVars.forEach((k, i) => {
+          const v = saved[i];
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        });
+      }
+    },
+  },
+);
 
 export interface DemoRun {
   steps: { title: string; output: string }[];

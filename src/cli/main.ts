@@ -3,13 +3,33 @@ import { CustodyError } from '../core/errors.ts';
 import { registerArtifact } from './commands/artifact.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerException } from './commands/exception.ts';
 import { registerInit } from './commands/init.ts';
+import { registerPolicy } from './commands/policy.ts';
 import { registerKey } from './commands/key.ts';
+import { registerServer } from './commands/server.ts';
+import { registerSign } from './commands/sign.ts';
+import { registerToken } from './commands/token.ts';
+import { registerVerify } from './commands/verify.ts';
+import { registerWhoami } from './commands/whoami.ts';
 import { emit, emitError, type GlobalOptions, type Streams } from './output.ts';
 import { addGlobalOptions, newProgram, type Action, type Registrar } from './program.ts';
 import { VERSION } from './version.ts';
 
-const REGISTER = [registerInit, registerArtifact, registerKey, registerAudit, registerDemo];
+const REGISTER = [
+  registerInit,
+  registerArtifact,
+  registerKey,
+  registerSign,
+  registerVerify,
+  registerPolicy,
+  registerException,
+  registerToken,
+  registerWhoami,
+  registerAudit,
+  registerServer,
+  registerDemo,
+];
 
 export interface Cli {
   program: Command;

@@ -24,6 +24,7 @@ export function addGlobalOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--home <dir>', 'workspace directory (default: $CUSTODY_HOME or ./.custody)'))
     .addOption(new Option('--as <identity>', 'act as this identity (local mode)'))
+    .addOption(new Option('--server <url>', 'run against a Custody server (default: $CUSTODY_SERVER); the token comes from $CUSTODY_TOKEN'))
     .addOption(new Option('--json', 'print one JSON object on stdout'))
     .addOption(new Option('--debug', 'print stack traces on errors'));
 }

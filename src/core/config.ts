@@ -35,6 +35,133 @@ export const LogSchema = z
   })
   .describe('The tamper-evident log.');
 
+const KiB = 1024;
+const ROLE = z.enum(ROLES);
+const ENV_NAME = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and -');
+
+export const OidcRuleSchema = z
+  .strictObject({
+    claims: z
+      .record(z.string().min(1), z.string().min(1))
+      .refine((c) => Object.keys(c).length > 0, 'a rule needs at least one claim to match')
+      .describe('Claims that must all match: exact values, where `*` matches any run of characters.'),
+    roles: z.array(ROLE).describe('Roles granted when the rule matches.'),
+    environments: z.array(ENV_NAME).optional().describe('Limit the workload to these environments (default: every environment).'),
+  })
+  .describe('Maps matching claims to roles. The first rule that matches decides.');
+
+export const OidcIssuerSchema = z
+  .strictObject({
+    issuer: z.url().describe('The exact `iss` claim, e.g. https://token.actions.githubusercontent.com.'),
+    audience: z.string().min(1).describe('The `aud` claim Custody requires (the audience your CI requests).'),
+    algorithm: z.enum(['RS256', 'ES256']).describe("The only signature algorithm accepted from this issuer; the token's header never chooses it."),
+    jwksUri: z.url().optional().describe('Where to fetch the JSON Web Key Set (HTTPS), cached.'),
+    jwksFile: z.string().min(1).optional().describe('A local JWKS file instead of jwksUri (relative to the workspace).'),
+    jwksCacheSeconds: z.number().int().min(10).max(86_400).default(600).describe('How long a fetched JWKS is used before it is fetched again.'),
+    jwksMaxBytes: z.number().int().positive().max(1024 * KiB).default(64 * KiB).describe('Largest JWKS document accepted, in bytes.'),
+    clockSkewSeconds: z.number().int().min(0).max(300).default(60).describe('Tolerance on exp, nbf and iat, in seconds (at most 300).'),
+    maxTokenAgeSeconds: z.number().int().positive().max(86_400).default(3600).describe('Refuse tokens issued (iat) longer ago than this.'),
+    identity: z
+      .union([z.enum(['github', 'gitlab']), z.string().regex(/^claim:[A-Za-z0-9_.-]+$/)])
+      .describe('How claims become an identity: github (repository + job_workflow_ref), gitlab (project_path + ref), or claim:<name>.'),
+    rules: z.array(OidcRuleSchema).default([]).describe('Claim rules granting roles; a token that matches no rule is refused.'),
+  })
+  .refine((i) => (i.jwksUri === undefined) !== (i.jwksFile === undefined), 'give exactly one of jwksUri and jwksFile')
+  .refine((i) => i.jwksUri === undefined || isSecureUrl(i.jwksUri), { message: 'jwksUri must use https (plain http only on loopback)', path: ['jwksUri'] })
+  .describe('One trusted OIDC issuer (a CI system).');
+
+export const ServerSchema = z
+  .strictObject({
+    listen: z.string().default('127.0.0.1:8080').describe('host:port to listen on; put TLS in front when it is not loopback.'),
+    bodyLimitBytes: z.number().int().positive().default(64 * KiB).describe('Largest JSON request body, in bytes (evidence routes use limits.evidenceBytes, uploads limits.artifactBytes).'),
+    rateLimit: z
+      .strictObject({
+        perSecond: z.number().positive().default(50).describe('Sustained requests per second per identity.'),
+        burst: z.number().int().positive().default(200).describe('Requests an identity may send at once before the sustained rate applies.'),
+      })
+      .prefault({})
+      .describe('Per-identity rate limit (token bucket).'),
+    storeQueue: z.number().int().positive().default(512).describe('Store transactions allowed to wait at once; beyond it requests get 503 STORE_BUSY with Retry-After.'),
+    timeouts: z
+      .strictObject({
+        headersSeconds: z.number().positive().default(10).describe('Time to receive request headers.'),
+        requestSeconds: z.number().positive().default(3600).describe('Time to receive a whole request, uploads included.'),
+        handlerSeconds: z.number().positive().default(30).describe('Time a JSON route may take before 503 REQUEST_TIMEOUT.'),
+        keepAliveSeconds: z.number().positive().default(5).describe('Idle keep-alive connections are closed after this.'),
+        shutdownSeconds: z.number().positive().default(20).describe('On SIGTERM, how long in-flight requests may run before connections are cut.'),
+      })
+      .prefault({}),
+    tokenCacheSeconds: z.number().int().min(0).max(60).default(5).describe('How long a verified API token is remembered; a revocation made on another server takes effect within this.'),
+    maxBearerBytes: z.number().int().min(256).max(64 * KiB).default(8 * KiB).describe('Longest Authorization bearer value accepted.'),
+    cors: z
+      .strictObject({ origins: z.array(z.url()).default([]).describe('Origins allowed to call the API from a browser; empty turns CORS off.') })
+      .prefault({}),
+    oidc: z.strictObject({ issuers: z.array(OidcIssuerSchema).default([]) }).prefault({}).describe('OIDC workload identity for CI.'),
+  })
+  .describe('`custody server`: listening, limits and authentication.');
+
+/** Keys fetched over plain HTTP could be swapped by anyone on the path; loopback is the one exception (tests, sidecars). */
+export function isSecureUrl(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === 'https:' || (u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname));
+}
+
+export type ServerConfig = z.infer<typeof ServerSchema>;
+export type OidcIssuerConfig = z.infer<typeof OidcIssuerSchema>;
+const ENV_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
+const EnvNameSchema = z.string().regex(ENV_NAME_RE, 'lowercase letters, digits and "-", starting with a letter');
+
+export const EnvironmentSchema = z
+  .strictObject({
+    description: z.string().max(1024).optional(),
+    from: z.array(EnvNameSchema).max(32).default([]).describe('Environments an artifact may be promoted from into this one (none: a root, e.g. dev).'),
+    policy: EnvNameSchema.optional().describe('Name of the policy this environment evaluates (default: the environment name).'),
+    target: z.record(z.string(), z.unknown()).optional().describe('Where a promotion moves the artifact; defined by the promotion work.'),
+  })
+  .describe('One stage of the promotion graph.');
+
+export type EnvironmentConfig = z.infer<typeof EnvironmentSchema>;
+
+/**
+ * The promotion graph must be a DAG: every source names an environment that
+ * exists, no environment is its own source, and following `from` never loops.
+ */
+export const EnvironmentsSchema = z
+  .record(EnvNameSchema, EnvironmentSchema)
+  .default({})
+  .superRefine((envs, ctx) => {
+    for (const [name, env] of Object.entries(envs)) {
+      const seen = new Set<string>();
+      for (const [i, src] of env.from.entries()) {
+        if (!Object.hasOwn(envs, src)) ctx.addIssue({ code: 'custom', path: [name, 'from', i], message: `unknown source environment "${src}"` });
+        else if (src === name) ctx.addIssue({ code: 'custom', path: [name, 'from', i], message: 'an environment cannot be promoted from itself' });
+        if (seen.has(src)) ctx.addIssue({ code: 'custom', path: [name, 'from', i], message: `"${src}" is listed twice` });
+        seen.add(src);
+      }
+    }
+    // Depth-first search for a cycle; each is reported once, at the environment that closes it.
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (name: string, path: string[]): void => {
+      state.set(name, 'open');
+      for (const src of envs[name]?.from ?? []) {
+        if (!Object.hasOwn(envs, src) || src === name) continue;
+        if (state.get(src) === 'open') {
+          const cycle = [...path.slice(path.indexOf(src)), name, src];
+          ctx.addIssue({ code: 'custom', path: [name, 'from'], message: `the promotion graph has a cycle: ${cycle.reverse().join(' → ')}` });
+        } else if (!state.has(src)) visit(src, [...path, name]);
+      }
+      state.set(name, 'done');
+    };
+    for (const name of Object.keys(envs)) if (!state.has(name)) visit(name, []);
+  })
+  .describe('The promotion graph: environments, their sources, policies and targets.');
+
+export const PoliciesConfigSchema = z
+  .strictObject({
+    dir: z.string().min(1).max(1024).default('policies').describe('The policy-set folder, relative to the workspace (custody.yaml\'s folder).'),
+  })
+  .describe('Where policy files live.');
+
 export const ConfigSchema = z
   .strictObject({
     version: z.literal(1).describe('Config format version.'),
@@ -46,8 +173,19 @@ export const ConfigSchema = z
     store: StoreSchema.prefault({}),
     limits: LimitsSchema.prefault({}),
     log: LogSchema,
+    trustedRoot: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Sigstore trusted root JSON for keyless evidence (a path, relative to the workspace); default: the public-good root shipped in @sigstore/tuf.'),
     requireSignedPolicies: z.boolean().default(true).describe('Use only published, signature-verified policy versions.'),
-    environments: z.record(z.string(), z.unknown()).default({}).describe('The promotion graph: see the policy documentation.'),
+    server: ServerSchema.prefault({}),
+    environments: EnvironmentsSchema,
+    policies: PoliciesConfigSchema.prefault({}),
+    groups: z
+      .record(z.string().regex(ENV_NAME_RE), z.array(z.string().min(1).max(256)).max(1000))
+      .default({})
+      .describe('Named groups of identities, for approvers in policies (group: release-managers).'),
   })
   .describe('Custody workspace configuration (custody.yaml).');
 

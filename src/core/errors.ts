@@ -16,6 +16,8 @@ export type ErrorCategory =
   | 'unauthenticated'
   | 'forbidden'
   | 'unavailable' // a dependency is down or overloaded; retrying may help
+  | 'too-large' // the caller sent more bytes than a limit allows (HTTP 413)
+  | 'throttled' // the caller sent too many requests; retry after a pause (HTTP 429)
   | 'internal';
 
 const CATEGORY_EXIT: Record<ErrorCategory, number> = {
@@ -27,6 +29,8 @@ const CATEGORY_EXIT: Record<ErrorCategory, number> = {
   unauthenticated: 2,
   forbidden: 2,
   unavailable: 5,
+  'too-large': 2,
+  throttled: 5,
   internal: 5,
 };
 
@@ -39,6 +43,8 @@ const CATEGORY_HTTP: Record<ErrorCategory, number> = {
   unauthenticated: 401,
   forbidden: 403,
   unavailable: 503,
+  'too-large': 413,
+  throttled: 429,
   internal: 500,
 };
 
@@ -48,7 +54,7 @@ export const ERROR_CODES = {
   USAGE: 'input',
   INPUT_INVALID: 'input',
   INPUT_NOT_FOUND: 'not-found',
-  INPUT_TOO_LARGE: 'input',
+  INPUT_TOO_LARGE: 'too-large',
   INPUT_UNREADABLE: 'input',
   CONFIG_INVALID: 'input',
   WORKSPACE_NOT_FOUND: 'not-found',
@@ -80,6 +86,7 @@ export const ERROR_CODES = {
   EVIDENCE_INVALID: 'input',
   EVIDENCE_NOT_FOUND: 'not-found',
   PREDICATE_INVALID: 'input',
+  TRUSTED_ROOT_INVALID: 'input',
   VERIFY_FAILED: 'denied',
   // log
   LOG_TAMPERED: 'denied',
@@ -94,6 +101,9 @@ export const ERROR_CODES = {
   POLICY_NOT_FOUND: 'not-found',
   ENVIRONMENT_NOT_FOUND: 'not-found',
   EXCEPTION_INVALID: 'input',
+  EXCEPTION_NOT_FOUND: 'not-found',
+  EXCEPTION_REFUSED: 'forbidden',
+  POLICY_SIGNATURE_INVALID: 'denied',
   // promotion
   PROMOTION_REJECTED: 'denied',
   PROMOTION_PENDING: 'pending',
@@ -109,9 +119,15 @@ export const ERROR_CODES = {
   AUTH_REQUIRED: 'unauthenticated',
   AUTH_INVALID: 'unauthenticated',
   FORBIDDEN: 'forbidden',
-  RATE_LIMITED: 'unavailable',
+  RATE_LIMITED: 'throttled',
   TOKEN_NOT_FOUND: 'not-found',
   SERVER_UNREACHABLE: 'unavailable',
+  SERVER_RESPONSE_INVALID: 'internal',
+  SHUTTING_DOWN: 'unavailable',
+  REQUEST_TIMEOUT: 'unavailable',
+  ROUTE_NOT_FOUND: 'not-found',
+  JWKS_UNAVAILABLE: 'unavailable',
+  NOT_READY: 'unavailable',
   // storage and everything else
   STORE_BUSY: 'unavailable',
   STORE_ERROR: 'internal',
@@ -185,6 +201,20 @@ export function toCustodyError(e: unknown, fallback: ErrorCode = 'INTERNAL'): Cu
   if (e instanceof CustodyError) return e;
   const message = e instanceof Error ? e.message : String(e);
   return new CustodyError(fallback, message, { cause: e });
+}
+
+/**
+ * True when a store refused a write that would duplicate a unique key (both
+ * stores report it as STORE_ERROR with `details.violation = 'unique'` and the
+ * table and columns). Use cases catch it and throw their own code, e.g. KEY_EXISTS.
+ */
+export function isUniqueViolation(e: unknown, table?: string): e is CustodyError {
+  return (
+    e instanceof CustodyError &&
+    e.code === 'STORE_ERROR' &&
+    e.details?.['violation'] === 'unique' &&
+    (table === undefined || e.details['table'] === table)
+  );
 }
 
 /** Result shape shared by every verifier: never throws, always says why. */

@@ -48,4 +48,41 @@ export interface EvidenceItem {
   verified: boolean;
   reasons: Reason[];
   storedAt: string;
+  /** A message signature over the artifact digest, or an attestation (a DSSE statement). */
+  kind?: 'signature' | 'attestation';
+  source?: EvidenceSource;
+}
+
+/** Where a stored piece of evidence came from. */
+export type EvidenceSource = 'signed' | 'attested' | 'imported';
+
+/**
+ * A signature or attestation as Custody stores it: the exact JSON text it
+ * received or produced, indexed by the digests it is about. It is verified
+ * again on every use; nothing here is trusted because it was stored.
+ */
+export interface StoredEvidence {
+  /** sha256 of the stored UTF-8 text: the evidence's identity. */
+  digest: DigestString;
+  kind: 'signature' | 'attestation';
+  format: 'bundle' | 'dsse';
+  mediaType: string | null;
+  predicateType: string | null;
+  /** Keyids (or the certificate identity) that verified when it was stored. */
+  signers: string[];
+  /**
+   * The signing time key validity is judged at: the time Custody recorded it
+   * (the time of its `evidence.stored` log entry) for keyed evidence; the
+   * transparency log's verified time for keyless evidence.
+   */
+  signedAt: string;
+  storedAt: string;
+  storedBy: string;
+  source: EvidenceSource;
+  /** Keyless only: the certificate identity and OIDC issuer it was required to have. */
+  expect: { identity: string; issuer: string } | null;
+  /** Digests it is about, as `sha256:<hex>` / `sha512:<hex>`. */
+  subjects: string[];
+  size: number;
+  body: string;
 }

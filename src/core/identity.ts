@@ -45,7 +45,7 @@ export function hasRole(actor: Actor, role: Role): boolean {
 export function requireRole(actor: Actor, role: Role, action: string): void {
   if (!hasRole(actor, role)) {
     throw new CustodyError('ROLE_REQUIRED', `${action} requires the ${role} role; ${actor.identity} does not hold it`, {
-      hint: `grant ${role} to ${actor.identity} in custody.yaml (identities:) or act as someone who holds it`,
+      hint: `${role} comes from custody.yaml (roles:) locally, and from the token or OIDC rule against a server`,
     });
   }
 }

@@ -4,7 +4,10 @@
  */
 import type { Artifact } from './artifact.ts';
 import type { DigestString } from './digest.ts';
+import type { StoredEvidence } from './evidence.ts';
 import type { KeyAlgorithm, KeyRecord } from './key.ts';
+import type { ApiTokenRecord } from './token.ts';
+import type { PolicyException } from './policy/types.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -26,6 +29,10 @@ export interface Tx {
   artifacts: ArtifactRepository;
   keys: KeyRepository;
   log: LogRepository;
+  tokens: TokenRepository;
+  evidence: EvidenceRepository;
+  policies: PolicyRepository;
+  exceptions: ExceptionRepository;
 }
 
 export interface ArtifactFilter {
@@ -62,6 +69,63 @@ export interface KeyRepository {
 export type PrivateKeyRef =
   | { backend: 'file'; path: string }
   | { backend: 'pkcs11'; module: string; slot: number; tokenLabel?: string; objectId: string; pinEnv: string };
+
+/** API tokens: only the salted hash of the secret is ever stored. */
+export interface TokenRepository {
+  byId(id: string): Promise<ApiTokenRecord | undefined>;
+  /** Newest first. */
+  list(): Promise<ApiTokenRecord[]>;
+  insert(token: ApiTokenRecord): Promise<void>;
+  /** Marks the token revoked; returns false when it was already revoked (or does not exist). */
+  revoke(id: string, at: string, by: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------- evidence
+
+export interface EvidenceRepository {
+  byDigest(digest: DigestString): Promise<StoredEvidence | undefined>;
+  /** Stores evidence and indexes it under each of its subjects. */
+  insert(evidence: StoredEvidence): Promise<void>;
+  /** Evidence about any of these digests (`alg:hex`), optionally of one predicate type, oldest first. */
+  forSubjects(digests: readonly string[], predicateType?: string): Promise<StoredEvidence[]>;
+}
+
+// ---------------------------------------------------------------- policies
+
+export interface PolicyVersionSummary {
+  version: number;
+  setDigest: string;
+  keyid: string;
+  publishedAt: string;
+  publishedBy: string;
+}
+
+export interface PolicyVersionRecord extends PolicyVersionSummary {
+  /** The Sigstore bundle (DSSE) as JSON text, verified again every time it is used. */
+  bundle: string;
+}
+
+export interface PolicyRepository {
+  latest(): Promise<PolicyVersionRecord | undefined>;
+  byVersion(version: number): Promise<PolicyVersionRecord | undefined>;
+  /** Newest first, without the bundles. */
+  list(): Promise<PolicyVersionSummary[]>;
+  insert(record: PolicyVersionRecord): Promise<void>;
+}
+
+export interface ExceptionFilter {
+  environment?: string;
+  /** Only those expiring after this instant (RFC 3339). */
+  unexpiredAt?: string;
+}
+
+export interface ExceptionRepository {
+  byId(id: string): Promise<PolicyException | undefined>;
+  /** Newest first. */
+  list(filter?: ExceptionFilter): Promise<PolicyException[]>;
+  insert(exception: PolicyException): Promise<void>;
+  update(exception: PolicyException): Promise<void>;
+}
 
 // ---------------------------------------------------------------- log
 
@@ -168,9 +232,22 @@ export interface StagedBlob {
   discard(): Promise<void>;
 }
 
+/** Bytes that arrive from elsewhere (an HTTP upload body), read once and in order. */
+export interface ByteStream {
+  /** Names the source in error messages, in place of a path. */
+  label: string;
+  chunks: AsyncIterable<Uint8Array>;
+  /** The announced length (Content-Length) when known: refused up front if over the limit, checked at the end. */
+  expectedBytes?: number;
+}
+
 export interface BlobStore {
-  /** Streams a file once, computing sha256 and sha512 while writing the bytes to a temporary file. */
-  stage(path: string, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob>;
+  /**
+   * Reads a file (by path) or a stream once, computing sha256 and sha512 while
+   * writing the bytes to a temporary file, with the same size limit and
+   * crash-safety either way.
+   */
+  stage(source: string | ByteStream, onProgress?: (p: IngestProgress) => void): Promise<StagedBlob>;
   has(digest: DigestString): Promise<boolean>;
   pathOf(digest: DigestString): string;
   /** Removes what an interrupted process left: temporary files and unpublished blobs. */
@@ -190,4 +267,37 @@ export interface Signer {
 
 export interface Clock {
   now(): Date;
+}
+
+// ---------------------------------------------------------------- targets
+
+/** What a target is asked to do: make `artifact` what `environment` serves. */
+export interface TargetRequest {
+  promotionId: string;
+  kind: 'promotion' | 'rollback';
+  environment: string;
+  artifact: Artifact;
+  /** Path of the stored bytes, when Custody holds them. */
+  blobPath: string | null;
+  /** True when this is a retry of an apply that was interrupted. */
+  resumed: boolean;
+}
+
+export interface TargetOutcome {
+  /** Human-readable record of what was done (captured command output, paths written). */
+  output: string;
+  details: Record<string, unknown>;
+}
+
+/**
+ * Where a promotion lands: a file channel, a command, an OCI tag, an npm
+ * dist-tag, a progressive rollout. The engine only knows this interface.
+ *
+ * `apply` must be all-or-nothing and idempotent: the engine retries it after a
+ * crash mid-apply, so applying the same request twice must leave the same state.
+ * It throws TARGET_FAILED with the reason when the target could not be moved.
+ */
+export interface Target {
+  readonly type: string;
+  apply(request: TargetRequest, signal: AbortSignal): Promise<TargetOutcome>;
 }

@@ -42,6 +42,13 @@ export function parseYaml<T>(text: string, schema: ZodType<T>, file: string, cod
 }
 
 export function yamlProblems<T>(text: string, schema: ZodType<T>, file: string, limits: YamlLimits = DEFAULT_YAML_LIMITS): ParsedYaml<T> | { problems: SourceProblem[] } {
+  const raw = parseYamlValue(text, file, limits);
+  if ('problems' in raw) return raw;
+  return checkYamlValue(raw, schema, file);
+}
+
+/** Parses with the limits but no schema: the first half of `yamlProblems`, for documents whose schema depends on their content. */
+export function parseYamlValue(text: string, file: string, limits: YamlLimits = DEFAULT_YAML_LIMITS): ParsedYaml<unknown> | { problems: SourceProblem[] } {
   if (Buffer.byteLength(text, 'utf8') > limits.maxBytes) {
     return { problems: [{ file, line: 1, col: 1, path: '', message: `file is larger than ${limits.maxBytes} bytes` }] };
   }
@@ -64,27 +71,50 @@ export function yamlProblems<T>(text: string, schema: ZodType<T>, file: string, 
   if (depth > limits.maxDepth) {
     return { problems: [{ file, line: 1, col: 1, path: '', message: `nesting deeper than ${limits.maxDepth} levels` }] };
   }
-  const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) {
+  return { value, doc, lines };
+}
+
+/** Checks a parsed value (or the part of it at `base`) against a schema, locating every problem as file:line:col. */
+export function checkYamlValue<T>(parsed: ParsedYaml<unknown>, schema: ZodType<T>, file: string, base: (string | number)[] = [], value: unknown = parsed.value): ParsedYaml<T> | { problems: SourceProblem[] } {
+  const { doc, lines } = parsed;
+  const result = schema.safeParse(value ?? {});
+  if (!result.success) {
     return {
-      problems: parsed.error.issues.flatMap((issue) => {
-        const base = issue.path as (string | number)[];
+      problems: result.error.issues.flatMap((issue) => {
+        const at = [...base, ...(issue.path as (string | number)[])];
         // Name each unknown key at its own line, rather than the object around it.
-        const targets = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => ({ path: [...base, k], message: `unknown field "${k}"` })) : [{ path: base, message: issue.message }];
+        const targets = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => ({ path: [...at, k], message: `unknown field "${k}"` })) : [{ path: at, message: issue.message }];
         return targets.map((t) => {
-          const node = t.path.length > base.length ? locateKey(doc, base, String(t.path.at(-1))) : locate(doc, t.path);
-          const pos = node === undefined ? { line: 1, col: 1 } : at(node);
+          const pos = t.path.length > at.length ? locateKey(doc, at, String(t.path.at(-1))) : locate(doc, t.path);
+          const lc = pos === undefined ? { line: 1, col: 1 } : lines.linePos(pos);
           const path = t.path.map(String).join('.');
-          return { file, ...pos, path, message: `${path ? `${path}: ` : ''}${t.message}` };
+          return { file, line: lc.line, col: lc.col, path, message: `${path ? `${path}: ` : ''}${t.message}` };
         });
       }),
     };
   }
-  return { value: parsed.data, doc, lines };
+  return { value: result.data, doc, lines };
+}
+
+/** Where the node at `path` starts (its nearest existing ancestor when it is absent). */
+export function positionOf(parsed: Pick<ParsedYaml<unknown>, 'doc' | 'lines'>, path: (string | number)[]): { line: number; col: number } {
+  const offset = locate(parsed.doc, path);
+  if (offset === undefined) return { line: 1, col: 1 };
+  const p = parsed.lines.linePos(offset);
+  return { line: p.line, col: p.col };
 }
 
 export function formatProblem(p: SourceProblem): string {
   return `${p.file}:${p.line}:${p.col}: ${p.message}`;
+}
+
+/** Where the key naming the node at `path` starts (for "this gate", rather than its body). */
+export function keyPositionOf(parsed: Pick<ParsedYaml<unknown>, 'doc' | 'lines'>, path: (string | number)[]): { line: number; col: number } {
+  const last = path.at(-1);
+  const offset = typeof last === 'string' ? locateKey(parsed.doc, path.slice(0, -1), last) : locate(parsed.doc, path);
+  if (offset === undefined) return { line: 1, col: 1 };
+  const p = parsed.lines.linePos(offset);
+  return { line: p.line, col: p.col };
 }
 
 /** Offset of the deepest node that exists along `path` (unknown keys point at their parent). */

@@ -14,7 +14,7 @@ describe('custody audit', () => {
     const digest = (c: string) => `sha256:${c.repeat(64)}`;
     const human = await cli(['artifact', 'add', '--digest', digest('a'), '--name', 'app', '--version', '1.0.0', '--home', w.ws.home]);
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stderr, /^note: 1 new log entry waits for a signed checkpoint: /);
+    assert.match(human.stderr, /^note: new log entries wait for a signed checkpoint: /);
     const json = await cli(['artifact', 'add', '--digest', digest('b'), '--name', 'app', '--version', '2.0.0', '--home', w.ws.home, '--json']);
     assert.equal(json.code, 0);
     assert.equal(json.stderr, '');
@@ -22,7 +22,7 @@ describe('custody audit', () => {
     // a refusal is an entry too, and its command still reports the error first
     const refused = await cli(['artifact', 'add', '--digest', digest('c'), '--name', 'app', '--version', '1.0.0', '--home', w.ws.home]);
     assert.equal(refused.code, 4);
-    assert.match(refused.stderr, /^error\[ARTIFACT_CONFLICT\][^\n]*\n {2}hint: [^\n]*\nnote: 1 new log entry waits/);
+    assert.match(refused.stderr, /^error\[ARTIFACT_CONFLICT\][^\n]*\n {2}hint: [^\n]*\nnote: new log entries wait for a signed checkpoint/);
     // read-only commands sign nothing and say nothing
     const list = await cli(['artifact', 'list', '--home', w.ws.home]);
     assert.equal(list.stderr, '');

@@ -36,6 +36,7 @@
  * PostgreSQL the frontier is read once per transaction (the store serialises
  * writers, so it stays the end of the log).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { bytesEqual } from '../../core/digest.ts';
 import { CustodyError } from '../../core/errors.ts';
 import type { LogEntry, LogEntryInput, LogRepository, NewCheckpoint, StoredCheckpoint, StoredLeaf } from '../../core/ports.ts';
@@ -144,6 +145,23 @@ function toCheckpoint(r: CheckpointRow): StoredCheckpoint {
 const CHECKPOINT_COLUMNS = 'seq, size, root, note, keyid, created_at';
 const INSERT_ENTRY = 'INSERT INTO log_entries (idx, body, leaf_hash, nodes, subject_bucket, subject_key) VALUES (?, ?, ?, ?, ?, ?)';
 
+/**
+ * Entries appended under `tallyAppends`: what one command or one request added
+ * to the log (counted at the insert; a transaction that then rolls back still
+ * counts), without wrapping the store its callers hold.
+ */
+const tally = new AsyncLocalStorage<{ appended: number }>();
+
+export async function tallyAppends<T>(fn: () => Promise<T>): Promise<{ result?: T; error?: unknown; appended: number }> {
+  const counter = { appended: 0 };
+  try {
+    const result = await tally.run(counter, fn);
+    return { result, appended: counter.appended };
+  } catch (error) {
+    return { error, appended: counter.appended };
+  }
+}
+
 /** Per connection: the tree after its last append, and the data_version it was read at. */
 const frontiers = new WeakMap<SqlExecutor, { tree: CompactRange; version: number | undefined }>();
 /** Connections whose pre-tree entries are known to be indexed. */
@@ -174,6 +192,8 @@ class SqlLogRepository implements LogRepository {
       // If the insert fails, the catch below drops this tree: the next append reads the frontier again.
       const nodes = completed(t, leaf);
       await this.db.run(INSERT_ENTRY, [index, body, leaf, nodes, s?.bucket ?? null, s?.key ?? null]);
+      const counter = tally.getStore();
+      if (counter) counter.appended++;
       const leafHash = Buffer.from(leaf).toString('hex');
       return { ...e, index, id: `${index}-${leafHash.slice(0, 32)}`, body, leafHash };
     } catch (err) {

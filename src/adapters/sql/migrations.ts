@@ -88,8 +88,82 @@ ALTER TABLE log_entries DROP COLUMN id, DROP COLUMN type, DROP COLUMN actor, DRO
 ALTER TABLE log_entries ADD COLUMN nodes BYTEA, ADD COLUMN subject_bucket SMALLINT, ADD COLUMN subject_key BIGINT;
 ${logTreeTables('BYTEA')}`;
 
+// Salt and hash are hex text: the same column type on both drivers, and never the secret itself.
+const apiTokensSql = `
+CREATE TABLE api_tokens (
+  id           TEXT PRIMARY KEY,
+  identity     TEXT NOT NULL,
+  roles        TEXT NOT NULL,
+  environments TEXT,
+  description  TEXT,
+  salt         TEXT NOT NULL,
+  hash         TEXT NOT NULL,
+  created_at   TEXT NOT NULL,
+  created_by   TEXT NOT NULL,
+  expires_at   TEXT,
+  revoked_at   TEXT,
+  revoked_by   TEXT
+);
+CREATE INDEX api_tokens_identity ON api_tokens (identity);
+`;
+
+// Evidence (signatures and attestations) as the exact JSON text received or
+// produced, bounded by limits.evidenceBytes, and indexed by every digest it is about.
+const evidenceSql = (bigint: string) => `
+CREATE TABLE evidence (
+  digest          TEXT PRIMARY KEY,
+  kind            TEXT NOT NULL,
+  format          TEXT NOT NULL,
+  media_type      TEXT,
+  predicate_type  TEXT,
+  signers         TEXT NOT NULL,
+  signed_at       TEXT NOT NULL,
+  stored_at       TEXT NOT NULL,
+  stored_by       TEXT NOT NULL,
+  source          TEXT NOT NULL,
+  expect          TEXT,
+  subjects        TEXT NOT NULL,
+  size            ${bigint} NOT NULL,
+  body            TEXT NOT NULL
+);
+CREATE TABLE evidence_subjects (
+  subject         TEXT NOT NULL,
+  evidence        TEXT NOT NULL REFERENCES evidence (digest),
+  predicate_type  TEXT,
+  PRIMARY KEY (subject, evidence)
+);
+CREATE INDEX evidence_subjects_type ON evidence_subjects (subject, predicate_type);
+`;
+
+// Policy versions and exceptions (versions 40–49 belong to the policy work).
+const policiesSql = `
+CREATE TABLE policy_versions (
+  version       INTEGER PRIMARY KEY,
+  set_digest    TEXT NOT NULL,
+  bundle        TEXT NOT NULL,
+  keyid         TEXT NOT NULL,
+  published_at  TEXT NOT NULL,
+  published_by  TEXT NOT NULL
+);
+CREATE TABLE policy_exceptions (
+  id           TEXT PRIMARY KEY,
+  environment  TEXT NOT NULL,
+  record       TEXT NOT NULL,
+  expires_at   TEXT NOT NULL,
+  created_at   TEXT NOT NULL
+);
+CREATE INDEX policy_exceptions_env ON policy_exceptions (environment, expires_at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },
   { version: 2, name: 'keys-and-log', sqlite: keysSql('BLOB'), postgres: keysSql('BYTEA') },
+  // 10–19: the tamper-evident log.
   { version: 10, name: 'log-tree-and-checkpoints', sqlite: logTreeSqlite, postgres: logTreePostgres },
-];
+  // 30–39: evidence.
+  { version: 30, name: 'evidence', sqlite: evidenceSql('INTEGER'), postgres: evidenceSql('BIGINT') },
+  // 50–59: the server (API tokens).
+  { version: 50, name: 'api-tokens', sqlite: apiTokensSql, postgres: apiTokensSql },
+  // 40–49: policies and exceptions.
+  { version: 40, name: 'policies', sqlite: policiesSql, postgres: policiesSql },
+].sort((a, b) => a.version - b.version);

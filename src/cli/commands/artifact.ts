@@ -1,10 +1,13 @@
 import { Option } from 'commander';
-import type { Artifact } from '../../core/artifact.ts';
-import { withContext } from '../context.ts';
+import type { OutputOf } from '../../app/operations/index.ts';
+import { CustodyError } from '../../core/errors.ts';
+import { invoke } from '../invoke.ts';
 import { progressBar, shortDigest, table } from '../output.ts';
 import type { Registrar } from '../program.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+type Artifact = OutputOf<'artifact.list'>['artifacts'][number];
 
 export function registerArtifact(r: Registrar): void {
   const streams = r.streams;
@@ -18,22 +21,26 @@ export function registerArtifact(r: Registrar): void {
     .option('--source <repo[@commit]>', 'source repository and commit')
     .action((file: string | undefined, opts: { name: string; version: string; digest?: string; label?: string[]; source?: string }) => {
       r.run(async (g) => {
-        const { addArtifact } = await import('../../app/artifacts.ts');
-        const bar = progressBar(streams, !g.json, 'hashing');
-        const { artifact: a, created } = await withContext(g, (ctx) =>
-          addArtifact(ctx, {
-            ...(file === undefined ? {} : { file }),
-            ...(opts.digest === undefined ? {} : { digest: opts.digest }),
-            name: opts.name,
-            version: opts.version,
-            labels: opts.label ?? [],
-            ...(opts.source === undefined ? {} : { source: opts.source }),
-            onProgress: (p) => bar.update(p.bytes, p.total),
-          }),
-        ).finally(() => bar.done());
+        if ((file === undefined) === (opts.digest === undefined)) {
+          throw new CustodyError('USAGE', 'give either a file or --digest, not both and not neither');
+        }
+        const fields = {
+          name: opts.name,
+          version: opts.version,
+          labels: opts.label ?? [],
+          ...(opts.source === undefined ? {} : { source: opts.source }),
+        };
+        let out: OutputOf<'artifact.add'>;
+        if (file === undefined) {
+          out = await invoke(g, 'artifact.add', { ...fields, digest: opts.digest ?? '' });
+        } else {
+          // Locally the bytes are hashed in place; remotely they stream to the server, which hashes them.
+          const bar = progressBar(streams, !g.json, g.server || process.env['CUSTODY_SERVER'] ? 'uploading' : 'hashing');
+          out = await invoke(g, 'artifact.upload', fields, { file, onProgress: (p) => bar.update(p.bytes, p.total) }).finally(() => bar.done());
+        }
         return {
-          json: { digest: a.digest, name: a.name, version: a.version, size: a.size, created, digests: a.digests, labels: a.labels, source: a.source },
-          human: `${a.digest}\n${created ? 'registered' : 'already registered'} ${a.name}@${a.version}${a.size === null ? ' (by digest)' : ` (${a.size} bytes)`}`,
+          json: out,
+          human: `${out.digest}\n${out.created ? 'registered' : 'already registered'} ${out.name}@${out.version}${out.size === null ? ' (by digest)' : ` (${out.size} bytes)`}`,
         };
       });
     });
@@ -44,16 +51,14 @@ export function registerArtifact(r: Registrar): void {
     .option('--limit <n>', 'at most n rows', (v) => Number.parseInt(v, 10))
     .action((opts: { name?: string; label?: string[]; limit?: number }) => {
       r.run(async (g) => {
-        const { listArtifacts } = await import('../../app/artifacts.ts');
-        const list = await withContext(g, (ctx) =>
-          listArtifacts(ctx, {
-            ...(opts.name === undefined ? {} : { name: opts.name }),
-            labels: opts.label ?? [],
-            ...(opts.limit === undefined || Number.isNaN(opts.limit) ? {} : { limit: opts.limit }),
-          }),
-        );
+        const out = await invoke(g, 'artifact.list', {
+          ...(opts.name === undefined ? {} : { name: opts.name }),
+          labels: opts.label ?? [],
+          ...(opts.limit === undefined || Number.isNaN(opts.limit) ? {} : { limit: opts.limit }),
+        });
+        const list = out.artifacts;
         return {
-          json: { artifacts: list },
+          json: out,
           human:
             list.length === 0
               ? 'no artifacts yet: custody artifact add <file> --name <name> --version <semver>'
@@ -68,8 +73,8 @@ export function registerArtifact(r: Registrar): void {
   r.command(artifact, 'show <ref>', 'show one artifact (name@version or digest) with its metadata and history', 'custody artifact show pkg:npm/app@1.4.2')
     .action((ref: string) => {
       r.run(async (g) => {
-        const { showArtifact } = await import('../../app/artifacts.ts');
-        const { artifact: a, history } = await withContext(g, (ctx) => showArtifact(ctx, ref));
+        const out = await invoke(g, 'artifact.show', { ref });
+        const { artifact: a, history } = out;
         const lines = [
           `${a.name}@${a.version}`,
           `  digest:   ${a.digest}`,
@@ -82,12 +87,12 @@ export function registerArtifact(r: Registrar): void {
           '  history:',
           ...history.map((h) => `    #${h.index} ${h.time} ${h.type} by ${h.actor}`),
         ];
-        return { json: { artifact: a, history }, human: lines.join('\n') };
+        return { json: out, human: lines.join('\n') };
       });
     });
 }
 
-function labelText(a: Artifact): string {
+function labelText(a: Pick<Artifact, 'labels'>): string {
   return Object.entries(a.labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');

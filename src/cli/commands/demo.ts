@@ -1,3 +1,4 @@
+import { localOnly } from '../invoke.ts';
 import type { Registrar } from '../program.ts';
 
 export function registerDemo(r: Registrar): void {
@@ -5,6 +6,7 @@ export function registerDemo(r: Registrar): void {
     .option('--keep', 'keep the temporary workspace and print where it is')
     .action((opts: { keep?: boolean }) => {
       r.run(async (g) => {
+        localOnly(g, 'demo');
         const { runDemo } = await import('../demo.ts');
         const run = await runDemo(opts.keep === true, (i, title, output) => {
           if (!g.json) r.streams.stdout.write(`\n== ${i + 1}. ${title}\n${output}\n`);

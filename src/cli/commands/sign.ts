@@ -1,0 +1,77 @@
+import { Option } from 'commander';
+import { withContext } from '../context.ts';
+import { shortDigest } from '../output.ts';
+import type { Registrar } from '../program.ts';
+
+const TYPES = ['provenance', 'test-result', 'vulns', 'spdx', 'cyclonedx'];
+
+export function registerSign(r: Registrar): void {
+  r.command(r.program, 'sign <artifact>', 'sign an artifact\'s digest: a Sigstore bundle v0.3, stored, its path printed', 'custody sign pkg:npm/app@1.4.2 --key release --out app.sigstore.json')
+    .requiredOption('--key <name>', 'the signing key (sign-artifact purpose)')
+    .option('--out <file>', 'also write the bundle here')
+    .action((artifact: string, opts: { key: string; out?: string }) => {
+      r.run(async (g) => {
+        const { signArtifact } = await import('../../app/sign.ts');
+        const res = await withContext(g, (ctx) => signArtifact(ctx, { artifact, key: opts.key, ...(opts.out === undefined ? {} : { out: opts.out }) }));
+        return {
+          json: { path: res.path, ...(opts.out === undefined ? {} : { out: opts.out }), created: res.created, evidence: res.evidence },
+          human: `${res.path}\nsigned ${shortDigest(res.evidence.subjects[0] ?? '')} with ${res.evidence.signers.map((s) => s.slice(0, 16)).join(', ')}${res.created ? '' : ' (already stored)'}`,
+        };
+      });
+    });
+
+  const attest = r
+    .command(r.program, 'attest <artifact>', 'sign an in-toto Statement v1 about an artifact (DSSE in a Sigstore bundle v0.3), store and index it', 'custody attest pkg:npm/app@1.4.2 --type provenance --predicate provenance.json --key ci-attest')
+    .addOption(new Option('--predicate-type <uri>', 'predicate type URI, e.g. https://slsa.dev/provenance/v1'))
+    .addOption(new Option('--type <shorthand>', 'predicate type shorthand').choices(TYPES))
+    // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (`attest import`).
+    .option('--predicate <file>', 'the predicate, a JSON object (checked against its type\'s schema when Custody knows it) (required)')
+    .option('--key <name>', 'the signing key, attest purpose (required)')
+    .option('--out <file>', 'also write the bundle here')
+    .action((artifact: string, opts: { predicateType?: string; type?: string; predicate?: string; key?: string; out?: string }) => {
+      r.run(async (g) => {
+        const { CustodyError } = await import('../../core/errors.ts');
+        if (opts.predicate === undefined || opts.key === undefined) {
+          throw new CustodyError('USAGE', `required option '${opts.predicate === undefined ? '--predicate <file>' : '--key <name>'}' not specified`, { hint: 'see `custody attest --help`' });
+        }
+        const { predicate, key } = opts;
+        const { attestArtifact } = await import('../../app/sign.ts');
+        const res = await withContext(g, (ctx) =>
+          attestArtifact(ctx, {
+            artifact,
+            key,
+            predicate,
+            ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }),
+            ...(opts.type === undefined ? {} : { type: opts.type }),
+            ...(opts.out === undefined ? {} : { out: opts.out }),
+          }),
+        );
+        return {
+          json: { path: res.path, ...(opts.out === undefined ? {} : { out: opts.out }), created: res.created, evidence: res.evidence },
+          human: `${res.path}\nattested ${res.evidence.predicateType ?? ''} about ${shortDigest(res.evidence.subjects[0] ?? '')}${res.created ? '' : ' (already stored)'}`,
+        };
+      });
+    });
+
+  r.command(attest, 'import <file>', 'store evidence a CI made elsewhere (bundle, DSSE envelope or .intoto.jsonl), verified now and on every use', 'custody attest import provenance.intoto.jsonl\ncustody attest import app.sigstore.json --certificate-identity https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main --certificate-oidc-issuer https://token.actions.githubusercontent.com')
+    .option('--certificate-identity <id>', 'keyless bundles: the exact certificate identity (SAN) required')
+    .option('--certificate-oidc-issuer <url>', 'keyless bundles: the exact OIDC issuer required')
+    .action((file: string, opts: { certificateIdentity?: string; certificateOidcIssuer?: string }) => {
+      r.run(async (g) => {
+        const { importEvidence } = await import('../../app/evidence.ts');
+        const res = await withContext(g, (ctx) =>
+          importEvidence(ctx, {
+            file,
+            ...(opts.certificateIdentity === undefined ? {} : { certificateIdentity: opts.certificateIdentity }),
+            ...(opts.certificateOidcIssuer === undefined ? {} : { certificateOidcIssuer: opts.certificateOidcIssuer }),
+          }),
+        );
+        return {
+          json: { stored: res.stored.map((s) => ({ path: s.path, created: s.created, evidence: s.evidence })) },
+          human: res.stored
+            .map((s) => `${s.path}\n  ${s.evidence.kind} ${s.evidence.predicateType ?? ''} about ${shortDigest(s.evidence.subjects[0] ?? '')}, signed by ${s.evidence.signers.join(', ')}${s.created ? '' : ' (already stored)'}`)
+            .join('\n'),
+        };
+      });
+    });
+}

@@ -1,0 +1,76 @@
+import type { EvidenceItem } from '../../core/evidence.ts';
+import { withContext } from '../context.ts';
+import { shortDigest, table } from '../output.ts';
+import type { Registrar } from '../program.ts';
+
+export function registerVerify(r: Registrar): void {
+  r.command(r.program, 'verify <artifact>', 'verify every stored signature and attestation of an artifact against the workspace keys, and report each', 'custody verify pkg:npm/app@1.4.2 --predicate-type https://slsa.dev/provenance/v1')
+    .option('--predicate-type <uri>', 'only attestations of this predicate type')
+    .action((artifact: string, opts: { predicateType?: string }) => {
+      r.run(async (g) => {
+        const { verifyArtifact } = await import('../../app/evidence.ts');
+        const res = await withContext(g, (ctx) => verifyArtifact(ctx, { artifact, ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }) }));
+        const a = res.artifact;
+        const head = `${a.name}@${a.version} ${a.digest}`;
+        const human =
+          res.items.length === 0
+            ? `${head}\nno ${opts.predicateType === undefined ? 'signatures or attestations' : `attestations of type ${opts.predicateType}`} stored: nothing verified`
+            : `${head}\n${table(
+                ['RESULT', 'KIND', 'TYPE', 'SIGNED BY', 'STORED', 'EVIDENCE'],
+                res.items.map((i) => [i.verified ? 'verified' : 'FAILED', i.kind ?? '', i.predicateType || '-', signerText(i), i.storedAt, shortDigest(i.digest)]),
+              )}${failures(res.items)}`;
+        return {
+          json: {
+            ok: res.ok,
+            artifact: { digest: a.digest, name: a.name, version: a.version },
+            items: res.items.map((i) => ({ digest: i.digest, kind: i.kind, source: i.source, predicateType: i.predicateType, verified: i.verified, reasons: i.reasons, signatures: i.signatures, storedAt: i.storedAt })),
+          },
+          human,
+          exitCode: res.ok ? 0 : 1,
+        };
+      });
+    });
+
+  r.command(r.program, 'verify-bundle <file-or-digest>', 'verify one Sigstore bundle or DSSE envelope against an artifact, like cosign verify-blob (no workspace needed)', 'custody verify-bundle --bundle app.sigstore.json --key release.pub dist/app.tgz\ncustody verify-bundle --bundle att.json --certificate-identity https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main --certificate-oidc-issuer https://token.actions.githubusercontent.com sha256:<64 hex>')
+    .requiredOption('--bundle <file>', 'the Sigstore bundle (v0.1–v0.3) or DSSE envelope')
+    .option('--key <pem-file>', 'verify with this public key (PEM SubjectPublicKeyInfo)')
+    .option('--certificate-identity <id>', 'keyless: the exact certificate identity (SAN) required')
+    .option('--certificate-oidc-issuer <url>', 'keyless: the exact OIDC issuer required')
+    .option('--trusted-root <file>', 'keyless: Sigstore trusted root JSON (default: the public-good root shipped in @sigstore/tuf)')
+    .option('--predicate-type <uri>', 'require this predicate type')
+    .action((target: string, opts: { bundle: string; key?: string; certificateIdentity?: string; certificateOidcIssuer?: string; trustedRoot?: string; predicateType?: string }) => {
+      r.run(async () => {
+        const { verifyBundleFile } = await import('../../app/verify-bundle.ts');
+        const { result } = await verifyBundleFile({
+          bundle: opts.bundle,
+          target,
+          ...(opts.key === undefined ? {} : { key: opts.key }),
+          ...(opts.certificateIdentity === undefined ? {} : { certificateIdentity: opts.certificateIdentity }),
+          ...(opts.certificateOidcIssuer === undefined ? {} : { certificateOidcIssuer: opts.certificateOidcIssuer }),
+          ...(opts.trustedRoot === undefined ? {} : { trustedRoot: opts.trustedRoot }),
+          ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }),
+        });
+        const { statement: _statement, ...json } = result;
+        const who = result.certificate ? `${result.certificate.identity} (${result.certificate.issuer})` : result.signers.join(', ');
+        return {
+          json,
+          human: result.ok
+            ? `Verified OK\n  ${result.kind ?? ''}${result.predicateType ? ` ${result.predicateType}` : ''} signed by ${who}${result.certificate && result.signedAt ? ` at ${result.signedAt} (transparency log)` : ''}`
+            : `Verification failed\n${result.reasons.map((x) => `  ${x.code}: ${x.message}`).join('\n')}`,
+          exitCode: result.ok ? 0 : 1,
+        };
+      });
+    });
+}
+
+function signerText(i: EvidenceItem): string {
+  const s = i.signatures.find((x) => x.ok) ?? i.signatures[0];
+  if (!s) return '-';
+  if (s.signer.certificateIdentity) return s.signer.certificateIdentity;
+  return s.signer.keyName ? `${s.signer.keyName}@${s.signer.keyVersion ?? ''}` : s.signer.keyid.slice(0, 16);
+}
+
+function failures(items: EvidenceItem[]): string {
+  const lines = items.filter((i) => !i.verified).flatMap((i) => [`${shortDigest(i.digest)}:`, ...i.reasons.map((x) => `  ${x.code}: ${x.message}`)]);
+  return lines.length ? `\n\n${lines.join('\n')}` : '';
+}

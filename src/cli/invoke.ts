@@ -1,0 +1,37 @@
+import type { InputOf, OperationId, OutputOf } from '../app/operations/index.ts';
+import { CustodyError } from '../core/errors.ts';
+import type { IngestProgress } from '../core/ports.ts';
+import { withContext } from './context.ts';
+import type { GlobalOptions } from './output.ts';
+
+export interface InvokeIO {
+  /** For upload operations: the file whose bytes are the artifact. */
+  file?: string;
+  onProgress?: (p: IngestProgress) => void;
+}
+
+/**
+ * Runs a registered operation: in-process on the local workspace, or, with
+ * --server / CUSTODY_SERVER, as one HTTP request to a Custody server. Either way
+ * the caller gets the same output object or the same CustodyError, so a command
+ * renders both modes with one piece of code (see src/app/operations/index.ts).
+ */
+export async function invoke<K extends OperationId>(g: GlobalOptions, id: K, input: InputOf<K>, io: InvokeIO = {}): Promise<OutputOf<K>> {
+  // Loaded on use: `custody --help` should not pay for zod schemas or the HTTP client.
+  const [{ operation, runOperation }, { callRemote, remoteTarget }] = await Promise.all([import('../app/operations/index.ts'), import('./remote.ts')]);
+  const target = remoteTarget(g);
+  if (target) return (await callRemote(target, operation(id), input, { ...io, onNotice: (n) => (g.notices ??= []).push(n) })) as OutputOf<K>;
+  return withContext(g, (ctx) =>
+    runOperation(ctx, id, input, {
+      ...(io.file === undefined ? {} : { upload: io.file }),
+      ...(io.onProgress === undefined ? {} : { onProgress: io.onProgress }),
+    }),
+  );
+}
+
+/** Commands that only make sense on a local workspace refuse an explicit --server. */
+export function localOnly(g: GlobalOptions, command: string): void {
+  if (g.server !== undefined) {
+    throw new CustodyError('USAGE', `\`custody ${command}\` works on a local workspace only`, { hint: 'drop --server' });
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * The verification pipeline: one path for every signature and attestation
+ * Custody reads, in small pure steps, each failing with a coded reason
+ * (after sigstore-js packages/verify/src/verifier.ts):
+ *
+ *   size → JSON → format and well-formedness (media type, base64, log index,
+ *   one DSSE signature per bundle) → key by hint in the trust passed in →
+ *   key valid for the purpose at the signing time → signature over PAE or the
+ *   message digest, algorithm from the key → payload type and statement →
+ *   subject digest equals the artifact digest → predicate type as required.
+ *
+ * Keyless bundles swap the key steps for the certificate, transparency-log and
+ * timestamp checks of @sigstore/verify (see keyless.ts); the content steps are
+ * the same. It returns `{ ok, reasons }` and never throws.
+ *
+ * Signing time. For evidence Custody stores, the time used for key validity is
+ * the time Custody recorded it (its `evidence.stored` log entry), never a time
+ * the evidence claims for itself: a client could backdate a claim to before a
+ * key's compromise. For keyless bundles it is the transparency log's
+ * integration time or the signed timestamp, both verified here.
+ */
+import { isBundleMediaType, parseBundle, type ParsedBundle } from '../bundle.ts';
+import { INTOTO_PAYLOAD_TYPE, isObject, pae, parseEnvelopeWithPae, type DsseEnvelope } from '../dsse.ts';
+import type { SignatureCheck, SignerIdentity, Statement } from '../evidence.ts';
+import { parseStatement } from '../intoto.ts';
+import type { KeyPurpose, KeyRecord, TrustedKeys } from '../key.ts';
+import { candidateKeys, checkValidity } from './keys.ts';
+import { verifyKeyless, type KeylessExpectation, type KeylessTrust } from './keyless.ts';
+import { fail, reason, type Parsed, type VerifyCode, type VerifyReason } from './reasons.ts';
+import { signatureVerifies } from './signature.ts';
+import { checkMessageDigest, checkPredicateType, checkSubject, type ArtifactDigests } from './subject.ts';
+
+export interface VerifyRequest {
+  /** The bundle or envelope, as bytes or text, exactly as received or stored. */
+  input: Uint8Array | string;
+  /** Inputs larger than this are refused before parsing. */
+  maxBytes: number;
+  /** The digests the evidence must be about. */
+  artifact: ArtifactDigests;
+  /** The artifact's bytes, when at hand: keyless message signatures are over them. */
+  artifactBytes?: Uint8Array;
+  /** Trust for keyed evidence: keys by keyid, with their validity. */
+  keys?: TrustedKeys;
+  /** Try every trusted key whatever the hint says: for a key the user named (`verify-bundle --key`). */
+  ignoreHints?: boolean;
+  /** The signing time for key validity: when Custody recorded the evidence (see above). */
+  signedAt?: Date;
+  /** Trust and expected identity for keyless evidence. */
+  keyless?: { trust: KeylessTrust; expect: KeylessExpectation };
+  /** Required predicate type (attestations only). */
+  predicateType?: string;
+  /** Purpose the key must hold; default sign-artifact for message signatures, attest for DSSE. */
+  purpose?: KeyPurpose;
+  /** Distinct verified keys required for a bare DSSE envelope; default 1. */
+  threshold?: number;
+}
+
+export type EvidenceFormat = 'bundle' | 'dsse';
+export type EvidenceKind = 'signature' | 'attestation';
+
+export interface VerifyResult {
+  ok: boolean;
+  reasons: VerifyReason[];
+  format: EvidenceFormat | null;
+  kind: EvidenceKind | null;
+  mediaType: string | null;
+  /** Present whenever the payload parsed, even if verification failed (for explanations only). */
+  statement: Statement | null;
+  predicateType: string | null;
+  /** Every signature, each with its own outcome. */
+  signatures: SignatureCheck[];
+  /** Distinct keyids (or certificate identities) whose signatures verified. */
+  signers: string[];
+  signedAt: string | null;
+  /** Digests the evidence claims to be about (`alg:hex`), for indexing. */
+  subjects: string[];
+  /** Keyless only: the certificate that signed. */
+  certificate?: { identity: string; issuer: string };
+}
+
+const EMPTY: Omit<VerifyResult, 'ok' | 'reasons'> = {
+  format: null,
+  kind: null,
+  mediaType: null,
+  statement: null,
+  predicateType: null,
+  signatures: [],
+  signers: [],
+  signedAt: null,
+  subjects: [],
+};
+
+/** Runs the whole pipeline. Never throws: a bug inside becomes a VERIFY_INTERNAL reason. */
+export function verifyEvidence(req: VerifyRequest): VerifyResult {
+  try {
+    return run(req);
+  } catch (e) {
+    return { ok: false, reasons: [reason('VERIFY_INTERNAL', `verification failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`)], ...EMPTY };
+  }
+}
+
+function run(req: VerifyRequest): VerifyResult {
+  const parsed = parseInput(req.input, req.maxBytes);
+  if (!parsed.ok) return { ok: false, reasons: [parsed.reason], ...EMPTY };
+  const ev = parsed.value;
+  if (ev.format === 'dsse') return finish(req, { ...EMPTY, format: 'dsse', kind: 'attestation' }, ev.envelope, verifyEnvelope(req, ev.envelope, ev.pae));
+
+  const bundle = ev.bundle;
+  const kind: EvidenceKind = bundle.content.type === 'dsse' ? 'attestation' : 'signature';
+  const base: Omit<VerifyResult, 'ok' | 'reasons'> = { ...EMPTY, format: 'bundle', mediaType: bundle.mediaType, kind };
+  if (bundle.key.type === 'certificate') return keyless(req, base, bundle);
+  if (bundle.content.type === 'dsse') return finish(req, base, bundle.content.envelope, verifyEnvelope(req, bundle.content.envelope, bundle.content.pae, bundle.key.hint));
+
+  // Message signature: the signed message is the artifact's digest itself (the
+  // raw digest bytes), so a digest is enough to verify and no file is re-read.
+  const content = bundle.content;
+  const subjects = [`${content.algorithm}:${content.digest.toString('hex')}`];
+  const subjectProblem = checkMessageDigest(content.algorithm, content.digest, req.artifact);
+  const sigs = verifySignatures(req, [{ keyid: bundle.key.hint, sig: content.signature }], () => content.digest, req.purpose ?? 'sign-artifact');
+  const reasons = [...sigs.reasons, ...(subjectProblem ? [subjectProblem] : [])];
+  return { ...base, ok: reasons.length === 0, reasons, signatures: sigs.checks, signers: sigs.signers, signedAt: sigs.signedAt, subjects };
+}
+
+// ---------------------------------------------------------------- parse
+
+type Evidence = { format: 'bundle'; bundle: ParsedBundle } | { format: 'dsse'; envelope: DsseEnvelope; pae: Buffer };
+
+/** Size first, then JSON, then the format: a bundle has a media type, a bare DSSE envelope a payloadType. */
+export function parseInput(input: Uint8Array | string, maxBytes: number): Parsed<Evidence> {
+  // A UTF-16 code unit is 1 to 3 UTF-8 bytes: count exactly only when the bounds do not decide.
+  const size = typeof input === 'string' ? (input.length * 3 <= maxBytes ? input.length : Buffer.byteLength(input, 'utf8')) : input.byteLength;
+  if (size > maxBytes) return fail('EVIDENCE_TOO_LARGE', `the evidence is ${size} bytes, over the ${maxBytes}-byte limit`);
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8'));
+  } catch (e) {
+    return fail('JSON_MALFORMED', `the evidence is not JSON: ${(e as Error).message}`);
+  }
+  if (!isObject(value)) return fail('EVIDENCE_MALFORMED', 'the evidence is not a JSON object');
+  if (typeof value['mediaType'] === 'string' || value['verificationMaterial'] !== undefined) {
+    const b = parseBundle(value);
+    return b.ok ? { ok: true, value: { format: 'bundle', bundle: b.value } } : b;
+  }
+  if (value['payloadType'] !== undefined && value['signatures'] !== undefined) {
+    const env = parseEnvelopeWithPae(value);
+    return env.ok ? { ok: true, value: { format: 'dsse', envelope: env.value.envelope, pae: env.value.pae } } : env;
+  }
+  return fail('MEDIA_TYPE_UNKNOWN', 'neither a Sigstore bundle (no mediaType) nor a DSSE envelope (no payloadType)');
+}
+
+export { isBundleMediaType };
+
+// ---------------------------------------------------------------- keyed signatures
+
+interface SignatureStage {
+  reasons: VerifyReason[];
+  checks: SignatureCheck[];
+  signers: string[];
+  signedAt: string | null;
+}
+
+/**
+ * The DSSE signature step on its own, for protocol-level checks (the DSSE test
+ * vectors) and for payload types other than in-toto statements.
+ */
+export function verifyEnvelopeSignatures(
+  env: DsseEnvelope,
+  opts: { keys: TrustedKeys; signedAt: Date; purpose: KeyPurpose; threshold?: number },
+): { ok: boolean; reasons: VerifyReason[]; signatures: SignatureCheck[]; signers: string[] } {
+  const stage = verifyEnvelope({ input: '', maxBytes: 0, artifact: {}, keys: opts.keys, signedAt: opts.signedAt, purpose: opts.purpose, threshold: opts.threshold ?? 1 }, env, pae(env.payloadType, env.payload));
+  return { ok: stage.reasons.length === 0, reasons: stage.reasons, signatures: stage.checks, signers: stage.signers };
+}
+
+function verifyEnvelope(req: VerifyRequest, env: DsseEnvelope, message: Buffer, bundleHint?: string): SignatureStage {
+  const sigs = bundleHint === undefined ? env.signatures : env.signatures.map((s) => ({ keyid: s.keyid === '' ? bundleHint : s.keyid, sig: s.sig }));
+  return verifySignatures(req, sigs, () => message, req.purpose ?? 'attest', req.threshold ?? 1);
+}
+
+/**
+ * Each signature is checked on its own; the evidence holds when the distinct
+ * keys that verified reach the threshold. A key is identified by the record
+ * that verified the signature, not by the keyid the signature claims, so a
+ * second signature by the same key (even with other bytes, as ECDSA makes)
+ * counts once and is reported as SIGNATURE_DUPLICATE (DSSE protocol.md,
+ * "Multi-signature Verification": the set ACCEPTED_KEYS).
+ */
+function verifySignatures(
+  req: VerifyRequest,
+  sigs: readonly { keyid: string; sig: Buffer }[],
+  message: () => Uint8Array,
+  purpose: KeyPurpose,
+  threshold = 1,
+): SignatureStage {
+  const checks: SignatureCheck[] = [];
+  const accepted = new Set<string>();
+  const signedAt = req.signedAt?.toISOString() ?? null;
+  if (!req.keys) {
+    return { reasons: [reason('KEY_UNKNOWN', 'the evidence is signed by a key, and no keys were given to verify it with')], checks, signers: [], signedAt };
+  }
+  for (const s of sigs) {
+    const check = (key: KeyRecord | undefined, problem?: VerifyReason): SignatureCheck => ({
+      signer: key ? signerOf(key) : { keyid: s.keyid },
+      ok: problem === undefined,
+      reasons: problem ? [problem] : [],
+      signedAt: signedAt ?? '',
+    });
+    const candidates = candidateKeys(req.keys, s.keyid, req.ignoreHints === true);
+    if (candidates.length === 0) {
+      checks.push(check(undefined, reason('KEY_UNKNOWN', s.keyid === '' ? 'no trusted keys to verify with' : `no trusted key has keyid ${s.keyid}`)));
+      continue;
+    }
+    const data = message();
+    const key = candidates.find((k) => signatureVerifies(k, data, s.sig));
+    if (!key) {
+      checks.push(check(candidates.length === 1 ? candidates[0] : undefined, reason('SIGNATURE_INVALID', 'the signature does not verify')));
+      continue;
+    }
+    if (!req.signedAt) {
+      checks.push(check(key, reason('SIGNING_TIME_UNKNOWN', 'no signing time to check the key against')));
+      continue;
+    }
+    const invalid = checkValidity(key, purpose, req.signedAt);
+    if (invalid) {
+      checks.push(check(key, invalid));
+      continue;
+    }
+    if (accepted.has(key.keyid)) {
+      checks.push(check(key, reason('SIGNATURE_DUPLICATE', `key ${key.name}@${key.version} already signed this; counted once`)));
+      continue;
+    }
+    accepted.add(key.keyid);
+    checks.push(check(key));
+  }
+  const signers = [...accepted];
+  if (signers.length >= threshold) return { reasons: [], checks, signers, signedAt };
+  // Every reason in a check was made here, from a VerifyCode.
+  const reasons = dedupe(checks.flatMap((c) => c.reasons) as VerifyReason[]);
+  if (signers.length > 0 || threshold > 1) reasons.push(reason('THRESHOLD_NOT_MET', `${signers.length} distinct trusted key(s) verified; ${threshold} required`));
+  return { reasons, checks, signers, signedAt };
+}
+
+function signerOf(key: KeyRecord): SignerIdentity {
+  return { keyid: key.keyid, keyName: key.name, keyVersion: key.version, owner: key.owner };
+}
+
+function dedupe(reasons: VerifyReason[]): VerifyReason[] {
+  const seen = new Set<string>();
+  return reasons.filter((r) => {
+    const k = `${r.code}\0${r.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------- keyless
+
+function keyless(req: VerifyRequest, base: Omit<VerifyResult, 'ok' | 'reasons'>, bundle: ParsedBundle): VerifyResult {
+  if (!req.keyless) {
+    return { ...base, ok: false, reasons: [reason('TRUST_MATERIAL_MISSING', 'a keyless bundle needs a trusted root and the expected certificate identity and OIDC issuer')] };
+  }
+  const out = verifyKeyless(bundle, req.keyless.trust, req.keyless.expect, req.artifactBytes);
+  const signer: SignerIdentity = {
+    keyid: out.identity?.san ?? '',
+    ...(out.identity ? { certificateIdentity: out.identity.san, certificateIssuer: out.identity.issuer, owner: out.identity.san } : {}),
+  };
+  const signedAt = out.signedAt?.toISOString() ?? null;
+  const stage: SignatureStage = {
+    reasons: out.reasons,
+    checks: [{ signer, ok: out.ok, reasons: out.reasons, signedAt: signedAt ?? '' }],
+    signers: out.ok && out.identity ? [out.identity.san] : [],
+    signedAt,
+  };
+  const withCert = out.identity ? { ...base, certificate: { identity: out.identity.san, issuer: out.identity.issuer } } : base;
+  if (bundle.content.type === 'dsse') return finish(req, withCert, bundle.content.envelope, stage);
+  const content = bundle.content;
+  const subjectProblem = checkMessageDigest(content.algorithm, content.digest, req.artifact);
+  const reasons = [...stage.reasons, ...(subjectProblem ? [subjectProblem] : [])];
+  return { ...withCert, ok: reasons.length === 0, reasons, signatures: stage.checks, signers: stage.signers, signedAt, subjects: [`${content.algorithm}:${content.digest.toString('hex')}`] };
+}
+
+// ---------------------------------------------------------------- content
+
+/**
+ * DSSE content steps, after the signatures (protocol.md: verify, then reject an
+ * unsupported payload type, then parse). The statement is still parsed when a
+ * signature failed, so the result can explain what the evidence claimed.
+ */
+function finish(req: VerifyRequest, base: Omit<VerifyResult, 'ok' | 'reasons'>, env: DsseEnvelope, sigs: SignatureStage): VerifyResult {
+  const reasons: VerifyReason[] = [...sigs.reasons];
+  let statement: Statement | null = null;
+  let subjects: string[] = [];
+  if (env.payloadType !== INTOTO_PAYLOAD_TYPE) {
+    reasons.push(reason('PAYLOAD_TYPE_UNSUPPORTED', `payload type "${env.payloadType.slice(0, 100)}" is not ${INTOTO_PAYLOAD_TYPE}`));
+  } else {
+    const st = parseStatement(env.payload);
+    if (!st.ok) reasons.push(st.reason);
+    else {
+      statement = st.value;
+      subjects = subjectDigests(statement);
+      const problems = [checkSubject(statement, req.artifact), checkPredicateType(statement, req.predicateType)];
+      for (const p of problems) if (p) reasons.push(p);
+    }
+  }
+  return {
+    ...base,
+    ok: reasons.length === 0,
+    reasons,
+    statement,
+    predicateType: statement?.predicateType ?? null,
+    signatures: sigs.checks,
+    signers: sigs.signers,
+    signedAt: sigs.signedAt,
+    subjects,
+  };
+}
+
+const INDEXED: Record<string, number> = { sha256: 64, sha512: 128 };
+
+function subjectDigests(statement: Statement): string[] {
+  const out = new Set<string>();
+  for (const s of statement.subject) {
+    for (const alg in s.digest) {
+      const hex = s.digest[alg];
+      // Only well-formed digests of the algorithms Custody indexes.
+      if (hex !== undefined && INDEXED[alg] === hex.length && isLowerHex(hex)) out.add(`${alg}:${hex}`);
+    }
+  }
+  return [...out];
+}
+
+function isLowerHex(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
+export type { VerifyCode };

@@ -1,0 +1,49 @@
+/** Records for the contract suite: valid, distinct per `n`, and shaped like real ones. */
+import { createHash } from 'node:crypto';
+import type { Artifact } from '../../src/core/artifact.ts';
+import type { DigestString } from '../../src/core/digest.ts';
+import type { KeyRecord } from '../../src/core/key.ts';
+
+export function hex(seed: string): string {
+  return createHash('sha256').update(seed).digest('hex');
+}
+
+export function artifact(n: number, overrides: Partial<Artifact> = {}): Artifact {
+  const sha256 = hex(`artifact-${n}`);
+  return {
+    digest: `sha256:${sha256}` as DigestString,
+    name: 'pkg:npm/app',
+    version: `1.0.${n}`,
+    size: 1000 + n,
+    digests: { sha256, sha512: createHash('sha512').update(`artifact-${n}`).digest('hex') },
+    labels: {},
+    source: null,
+    stored: true,
+    createdAt: new Date(Date.UTC(2025, 0, 1, 0, 0, n)).toISOString(),
+    createdBy: 'builder@example.com',
+    ...overrides,
+  };
+}
+
+export function keyRecord(name: string, version: number, overrides: Partial<KeyRecord> = {}): KeyRecord {
+  return {
+    keyid: hex(`key-${name}-${version}`),
+    name,
+    version,
+    algorithm: 'ed25519',
+    owner: 'key-admin@example.com',
+    purposes: ['attest'],
+    notBefore: '2025-01-01T00:00:00.000Z',
+    notAfter: null,
+    status: 'active',
+    retiredAt: null,
+    revokedAt: null,
+    revocationReason: null,
+    compromisedSince: null,
+    backend: 'file',
+    publicKeyPem: `-----BEGIN PUBLIC KEY-----\n${Buffer.from(hex(name)).toString('base64')}\n-----END PUBLIC KEY-----\n`,
+    createdAt: '2025-01-01T00:00:00.000Z',
+    createdBy: 'key-admin@example.com',
+    ...overrides,
+  };
+}
