@@ -104,6 +104,9 @@ describe('custody audit', () => {
     const noKey = await cli(['audit', 'verify', '--evidence', out]);
     assert.equal(noKey.code, 2);
     assert.equal((await cli(['audit', 'export', '--out', out, '--from', 'x', '--home', w.ws.home])).code, 2);
+    const remote = await cli(['audit', 'verify', '--server', 'http://127.0.0.1:9']);
+    assert.equal(remote.code, 2);
+    assert.match(remote.stderr, /works on a local workspace only/);
   });
 
   it('witness: cosigns, stores the cosignature with the checkpoint, and the cosigned checkpoint pins audit verify', async () => {

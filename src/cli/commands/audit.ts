@@ -1,4 +1,5 @@
 import { withContext } from '../context.ts';
+import { localOnly } from '../invoke.ts';
 import { progressBar } from '../output.ts';
 import type { Registrar } from '../program.ts';
 
@@ -17,6 +18,7 @@ export function registerAudit(r: Registrar): void {
     .option('--sign', 'sign a checkpoint of the whole log now, even if the latest already covers it')
     .action((opts: { sign?: boolean }) => {
       r.run(async (g) => {
+        localOnly(g, 'audit checkpoint');
         const { checkpointSummary, latestCheckpoint, signCheckpointNow } = await import('../../app/log.ts');
         return withContext(g, async (ctx) => {
           const c = opts.sign ? await signCheckpointNow(ctx) : await latestCheckpoint(ctx);
@@ -28,6 +30,7 @@ export function registerAudit(r: Registrar): void {
   r.command(audit, 'proof <entry>', 'print an entry (by index or id), its inclusion proof and the checkpoint it proves into', 'custody audit proof 42 --json')
     .action((ref: string) => {
       r.run(async (g) => {
+        localOnly(g, 'audit proof');
         const { proveEntry } = await import('../../app/log.ts');
         const p = await withContext(g, (ctx) => proveEntry(ctx, ref));
         const human = [
@@ -55,6 +58,7 @@ export function registerAudit(r: Registrar): void {
     .option('--checkpoint <file>', 'a trusted checkpoint kept outside the database (e.g. witnessed): the log must extend it (repeatable)', collect)
     .action((opts: { evidence?: string; logKey?: string[]; checkpoint?: string[] }) => {
       r.run(async (g) => {
+        localOnly(g, 'audit verify');
         const { auditVerify, describeFinding, verifyEvidence } = await import('../../app/log.ts');
         if (opts.evidence !== undefined) {
           const report = await verifyEvidence(opts.evidence, opts.logKey ?? []);
@@ -81,6 +85,7 @@ export function registerAudit(r: Registrar): void {
     .option('--to <n>', 'end of the range, exclusive (default: the latest checkpoint\'s size)', entryIndex)
     .action((opts: { out: string; from?: number; to?: number }) => {
       r.run(async (g) => {
+        localOnly(g, 'audit export');
         const { exportEvidence } = await import('../../app/log.ts');
         const { CustodyError } = await import('../../core/errors.ts');
         for (const [name, v] of [['--from', opts.from], ['--to', opts.to]] as const) {
@@ -111,6 +116,7 @@ export function registerAudit(r: Registrar): void {
     .option('--out <file>', 'write the cosigned checkpoint here (default: stdout)')
     .action((opts: { checkpoint: string; key: string; state?: string; name?: string; logKey?: string; proof?: string; out?: string }) => {
       r.run(async (g) => {
+        localOnly(g, 'audit witness');
         const { witnessCheckpoint, witnessInWorkspace } = await import('../../app/witness.ts');
         const { systemClock, writeFileAtomic } = await import('../../app/workspace.ts');
         const base = {
