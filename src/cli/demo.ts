@@ -9,6 +9,7 @@ import { initWorkspace, loadConfig, openWorkspace, type Context } from '../app/w
 import { decisionText } from './commands/policy.ts';
 import { CustodyError } from '../core/errors.ts';
 import { EVIDENCE_STEPS } from './demo-evidence.ts';
+import { LOG_STEPS } from './demo-log.ts';
 import { shortDigest, table } from './output.ts';
 
 /** One step of the guided demo: a title, what it does, and what it shows. */
@@ -136,6 +137,9 @@ STEPS.push(
     },
   },
 );
+
+// Last: the log covers everything the steps above did.
+STEPS.push(...LOG_STEPS);
 
 export interface DemoRun {
   steps: { title: string; output: string }[];
