@@ -9,13 +9,13 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { entryBody, entryId } from '../src/adapters/sql/log.ts';
+import { entryBody, subjectKey } from '../src/adapters/sql/log.ts';
 import { PostgresStore } from '../src/adapters/store-postgres.ts';
 import { SqliteStore } from '../src/adapters/store-sqlite.ts';
 import { addArtifact } from '../src/app/artifacts.ts';
 import { systemClock, type Context } from '../src/app/workspace.ts';
 import type { LogEntryInput, Store } from '../src/core/ports.ts';
-import { leafHash } from '../src/core/tlog/hash.ts';
+import { CompactRange, entryLeaf } from '../src/core/tlog/index.ts';
 import { artifact } from '../test/contract/samples.ts';
 import { createTempDatabase } from '../test/fixtures/postgres.ts';
 import { median, report } from './lib.ts';
@@ -30,10 +30,23 @@ function logInput(n: number): LogEntryInput {
   return { type: 'bench.committed', actor: 'bench@example.com', time: new Date(Date.UTC(2025, 0, 1) + n).toISOString(), subject: `s${n}`, payload: { n } };
 }
 
-/** The log row Custody writes for entry `index`, precomputed so the raw baseline pays only for the database. */
-function logRow(index: number, e: LogEntryInput): unknown[] {
-  const body = entryBody(index, e);
-  return [index, entryId(body), e.type, e.actor, e.time, e.subject ?? null, body, leafHash(Buffer.from(body, 'utf8'))];
+/**
+ * The log rows Custody writes, in index order (each row carries the subtree
+ * hashes its leaf completes, so a maker keeps the tree), precomputed so the raw
+ * baseline pays only for the database.
+ */
+function logRows(): (index: number, e: LogEntryInput) => unknown[] {
+  const tree = new CompactRange();
+  return (index, e) => {
+    const body = entryBody(index, e);
+    const leaf = entryLeaf(body);
+    const nodes: Uint8Array[] = [];
+    tree.append(leaf, (level, _i, h) => {
+      if (level > 0) nodes.push(h);
+    });
+    const s = e.subject === undefined ? undefined : subjectKey(e.subject);
+    return [index, body, leaf, nodes.length ? Buffer.concat(nodes) : null, s?.bucket ?? null, s?.key ?? null];
+  };
 }
 
 function artifactRow(n: number): unknown[] {
@@ -41,7 +54,7 @@ function artifactRow(n: number): unknown[] {
   return [a.digest, a.name, a.version, a.size, JSON.stringify(a.digests), JSON.stringify(a.labels), null, 0, a.createdAt, a.createdBy];
 }
 
-const LOG_INSERT = 'INSERT INTO log_entries (idx, id, type, actor, time, subject, body, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
+const LOG_INSERT = 'INSERT INTO log_entries (idx, body, leaf_hash, nodes, subject_bucket, subject_key) VALUES (?, ?, ?, ?, ?, ?)';
 const ARTIFACT_INSERT = 'INSERT INTO artifacts (digest, name, version, size, digests, labels, source, stored, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 const dollars = (sql: string) => {
   let i = 0;
@@ -88,6 +101,7 @@ function rawSqlite(path: string): Contender {
   db.exec('PRAGMA synchronous = FULL');
   const log = db.prepare(LOG_INSERT);
   const art = db.prepare(ARTIFACT_INSERT);
+  const logRow = logRows();
   let idx = 0;
   return {
     commits(from, count) {
@@ -121,6 +135,7 @@ function rawSqlite(path: string): Contender {
 
 function rawPg(url: string, concurrency: number): Contender {
   const pool = new pg.Pool({ connectionString: url, max: concurrency });
+  const logRow = logRows();
   let idx = 0;
   const each = async <R>(rows: R[], one: (c: pg.PoolClient, row: R) => Promise<void>) => {
     let next = 0;

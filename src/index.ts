@@ -6,3 +6,4 @@ export { keyValidAt, keyMaySign, type KeyRecord, type KeyPurpose, type KeyAlgori
 export { initWorkspace, openWorkspace, type Context } from './app/workspace.ts';
 export { addArtifact, listArtifacts, showArtifact } from './app/artifacts.ts';
 export { main } from './cli/main.ts';
+export { verifyInclusion, verifyConsistency, verifyCheckpoint, type ProofResult } from './core/tlog/index.ts';

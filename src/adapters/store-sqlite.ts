@@ -21,7 +21,6 @@ export class SqliteStore implements Store {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   private readonly executor: SqlExecutor;
-  private readonly tx: Tx;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -35,7 +34,6 @@ export class SqliteStore implements Store {
       get: (sql, params) => coded(() => this.stmt(sql).get(...toParams(params)) as never),
       run: (sql, params): Promise<RunResult> => coded(() => ({ changes: Number(this.stmt(sql).run(...toParams(params)).changes) })),
     };
-    this.tx = bindTx(this.executor);
   }
 
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
@@ -114,7 +112,8 @@ export class SqliteStore implements Store {
     this.begin(begin);
     let result: T;
     try {
-      result = await fn(this.tx);
+      // Fresh repositories per transaction: anything they cache lives exactly as long as it.
+      result = await fn(bindTx(this.executor));
     } catch (e) {
       this.rollback();
       throw e instanceof CustodyError ? e : mapSqliteError(e);

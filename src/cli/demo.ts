@@ -29,6 +29,7 @@ import { CustodyError } from '../core/errors.ts';
 import type { Clock } from '../core/ports.ts';
 import { deployText } from './commands/verify.ts';
 import { promotionText } from './commands/promote.ts';
+import { LOG_STEPS } from './demo-log.ts';
 import { shortDigest, table } from './output.ts';
 
 /** One step of the guided demo: a title, what it does, and what it shows. */
@@ -345,6 +346,9 @@ export const STEPS: DemoStep[] = [
     },
   },
 ];
+
+// Last: the log covers everything the steps above did.
+STEPS.push(...LOG_STEPS);
 
 export interface DemoRun {
   steps: { title: string; output: string }[];

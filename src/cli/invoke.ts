@@ -22,7 +22,7 @@ export async function invoke<K extends OperationId>(g: GlobalOptions, id: K, inp
   if (g.server !== undefined || (process.env['CUSTODY_SERVER'] ?? '') !== '') {
     const { callRemote, remoteTarget } = await import('./remote.ts');
     const target = remoteTarget(g);
-    if (target) return (await callRemote(target, operation(id), input, io)) as OutputOf<K>;
+    if (target) return (await callRemote(target, operation(id), input, { ...io, onNotice: (n) => (g.notices ??= []).push(n) })) as OutputOf<K>;
   }
   return withContext(g, (ctx) =>
     runOperation(ctx, id, input, {

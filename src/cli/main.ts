@@ -1,6 +1,7 @@
 import { CommanderError, type Command } from 'commander';
 import { CustodyError } from '../core/errors.ts';
 import { registerArtifact } from './commands/artifact.ts';
+import { registerAudit } from './commands/audit.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerException } from './commands/exception.ts';
 import { registerInit } from './commands/init.ts';
@@ -27,6 +28,7 @@ const REGISTER = [
   registerPromote,
   registerToken,
   registerWhoami,
+  registerAudit,
   registerServer,
   registerDemo,
 ];
@@ -68,6 +70,7 @@ export function buildCli(streams: Streams): Cli {
 export async function main(argv: readonly string[], streams: Streams = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const { program, pending: getPending } = buildCli(streams);
   let pending: { action: Action; cmd: Command } | undefined;
+  let options: GlobalOptions | undefined;
   try {
     await program.parseAsync([...argv], { from: 'user' });
     pending = getPending();
@@ -76,10 +79,11 @@ export async function main(argv: readonly string[], streams: Streams = { stdout:
       return 2;
     }
     const g = pending.cmd.optsWithGlobals<GlobalOptions>();
+    options = g;
     return emit(await pending.action(g), g, streams);
   } catch (e) {
     pending ??= getPending();
-    const g = pending ? pending.cmd.optsWithGlobals<GlobalOptions>() : rawGlobals(argv);
+    const g = options ?? (pending ? pending.cmd.optsWithGlobals<GlobalOptions>() : rawGlobals(argv));
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       const message = e.message.replace(/^error: /, '');

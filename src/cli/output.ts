@@ -6,6 +6,8 @@ export interface GlobalOptions {
   json?: boolean;
   debug?: boolean;
   server?: string;
+  /** Side notes for humans (stderr, never with --json), e.g. entries waiting for a checkpoint. */
+  notices?: string[];
 }
 
 /** What a command hands back: the object `--json` prints, the text humans read, and the exit code. */
@@ -23,7 +25,12 @@ export interface Streams {
 export function emit(out: CommandOutput, g: GlobalOptions, s: Streams): number {
   if (g.json) s.stdout.write(`${JSON.stringify(out.json)}\n`);
   else if (out.human !== '') s.stdout.write(out.human.endsWith('\n') ? out.human : `${out.human}\n`);
+  emitNotices(g, s);
   return out.exitCode ?? 0;
+}
+
+function emitNotices(g: GlobalOptions, s: Streams): void {
+  if (!g.json) for (const n of g.notices ?? []) s.stderr.write(`${n}\n`);
 }
 
 /**
@@ -36,6 +43,7 @@ export function emitError(e: unknown, g: GlobalOptions, s: Streams): number {
   s.stderr.write(`error[${err.code}]: ${err.message}\n`);
   if (err.hint) s.stderr.write(`  hint: ${err.hint}\n`);
   if (g.debug) s.stderr.write(`${debugTrace(err)}\n`);
+  emitNotices(g, s);
   return err.exitCode;
 }
 

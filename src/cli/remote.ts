@@ -50,6 +50,8 @@ export interface RemoteIO {
   /** A local file streamed as the request body. */
   file?: string;
   onProgress?: (p: IngestProgress) => void;
+  /** The server's note for humans about this request (Custody-Notice), if any. */
+  onNotice?: (text: string) => void;
 }
 
 export async function callRemote(target: RemoteTarget, op: Operation, input: Record<string, unknown>, io: RemoteIO = {}): Promise<unknown> {
@@ -74,12 +76,13 @@ export async function callRemote(target: RemoteTarget, op: Operation, input: Rec
     headers['content-length'] = String(payload.length);
   }
 
-  let res: { status: number; body: Buffer };
+  let res: { status: number; body: Buffer; notice?: string };
   try {
     res = await send(url, encoded.method.toUpperCase(), headers, payload, upload, io.onProgress);
   } finally {
     await upload?.handle.close().catch(() => undefined);
   }
+  if (res.notice) io.onNotice?.(res.notice);
   const parsed = parseJson(res.body);
   if (res.status >= 200 && res.status < 300) {
     const out = op.output.safeParse(parsed);
@@ -117,7 +120,7 @@ function send(
   payload: Buffer | undefined,
   upload: { handle: Awaited<ReturnType<typeof openBlobFile>>['handle']; size: number } | undefined,
   onProgress?: (p: IngestProgress) => void,
-): Promise<{ status: number; body: Buffer }> {
+): Promise<{ status: number; body: Buffer; notice?: string }> {
   return new Promise((resolve, reject) => {
     const fn = url.protocol === 'https:' ? httpsRequest : httpRequest;
     let answered = false;
@@ -134,7 +137,8 @@ function send(
         }
         chunks.push(c);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      const notice = res.headers['custody-notice'];
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ...(typeof notice === 'string' ? { notice: notice.slice(0, 512) } : {}) }));
       res.on('error', (e) => reject(unreachable(url, e)));
     });
     req.on('timeout', () => req.destroy(new CustodyError('SERVER_UNREACHABLE', `${url.origin} did not answer in time`)));

@@ -26,7 +26,11 @@ export const StoreSchema = z
 export const LogSchema = z
   .strictObject({
     origin: z.string().min(1).max(256).regex(/^[^\s+]+$/, 'no spaces or "+"').describe('Checkpoint origin line, unique to this log (C2SP tlog-checkpoint).'),
-    checkpointInterval: z.string().default('1s').describe('Sign a checkpoint at most this often (e.g. 1s, 30s).'),
+    checkpointInterval: z
+      .string()
+      .regex(/^\d{1,6}(s|m|h|d|w)$/, 'a duration such as 1s, 30s or 5m')
+      .default('1s')
+      .describe('Sign a checkpoint at most this often in a long-running process (e.g. 1s, 30s); a CLI command signs once, as it ends.'),
     checkpointKey: z.string().optional().describe('Name of the log-checkpoint key that signs checkpoints.'),
   })
   .describe('The tamper-evident log.');

@@ -92,6 +92,8 @@ export const ERROR_CODES = {
   LOG_TAMPERED: 'denied',
   LOG_ENTRY_NOT_FOUND: 'not-found',
   CHECKPOINT_INVALID: 'denied',
+  CHECKPOINT_NOT_FOUND: 'not-found',
+  WITNESS_REFUSED: 'denied',
   // policy
   POLICY_INVALID: 'input',
   POLICY_TEST_FAILED: 'denied',

@@ -201,14 +201,61 @@ export interface LogEntry extends LogEntryInput {
 }
 
 export interface LogRepository {
-  /** Appends in the current transaction: the entry commits with the change it records. */
+  /**
+   * Appends in the current transaction: the entry, its leaf and the subtree
+   * hashes it completes commit with the change it records, or not at all.
+   */
   append(entry: LogEntryInput): Promise<LogEntry>;
+  /** The number of entries: the index the next append gets. */
   size(): Promise<number>;
   byIndex(index: number): Promise<LogEntry | undefined>;
+  /** By entry id (`<index>-<leaf hash prefix>`): undefined unless both parts match. */
   byId(id: string): Promise<LogEntry | undefined>;
   /** Entries in index order, from `from` inclusive, at most `limit`. */
   range(from: number, limit: number): Promise<LogEntry[]>;
   bySubject(subject: string): Promise<LogEntry[]>;
+
+  /** Stored rows in index order, unparsed: what an auditor re-hashes. */
+  leaves(from: number, limit: number): Promise<StoredLeaf[]>;
+  /** The RFC 6962 root at `size` (default: the whole log), from recorded subtree hashes. */
+  root(size?: number): Promise<Uint8Array>;
+  /** RFC 9162 inclusion proof of entry `index` in the tree of `size` entries. */
+  inclusionProof(index: number, size: number): Promise<Uint8Array[]>;
+  /** RFC 9162 consistency proof between the trees of `size1` and `size2` entries. */
+  consistencyProof(size1: number, size2: number): Promise<Uint8Array[]>;
+
+  /** Keeps a signed checkpoint; every one is kept, so any two can be shown consistent. */
+  addCheckpoint(checkpoint: NewCheckpoint): Promise<StoredCheckpoint>;
+  /** The checkpoint of the largest size (the newest among equals). */
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  /** Checkpoints ordered by (size, seq), after the given one, at most `limit`. */
+  checkpoints(after: { size: number; seq: number } | undefined, limit: number): Promise<StoredCheckpoint[]>;
+  checkpointBySeq(seq: number): Promise<StoredCheckpoint | undefined>;
+  /** Replaces a checkpoint's note with one carrying more signatures (witness cosignatures); the signed text must not change. */
+  updateCheckpointNote(seq: number, note: string): Promise<void>;
+}
+
+/** One stored entry as written: its body, the leaf hash recorded with it, and the subtree hashes that leaf completed. */
+export interface StoredLeaf {
+  index: number;
+  body: string;
+  leafHash: Uint8Array;
+  /** The hashes of the complete subtrees this leaf completed, level 1 upwards, 32 bytes each (empty for most even indexes). */
+  nodes: Uint8Array;
+}
+
+export interface NewCheckpoint {
+  size: number;
+  root: Uint8Array;
+  /** The C2SP signed note, exactly as signed (plus any cosignature lines). */
+  note: string;
+  /** Custody keyid of the log key that signed it. */
+  keyid: string;
+  createdAt: string;
+}
+
+export interface StoredCheckpoint extends NewCheckpoint {
+  seq: number;
 }
 
 // ---------------------------------------------------------------- blobs

@@ -27,11 +27,15 @@ import {
   type Operation,
   type OperationIO,
 } from '../app/operations/registry.ts';
+import { tallyAppends, waitingNotice, type CheckpointScheduler } from '../app/log.ts';
 import { actingAs, type Context } from '../app/workspace.ts';
 import { CustodyError, httpStatusFor, toCustodyError, type ErrorCode } from '../core/errors.ts';
 import { VERSION } from '../cli/version.ts';
 import { redactUrl, stderrLogger, type Logger } from './log.ts';
 import { RateLimiter } from './ratelimit.ts';
+
+/** A note for humans about the request (e.g. entries waiting for a checkpoint); the CLI prints it on stderr. */
+export const NOTICE_HEADER = 'Custody-Notice';
 
 /** Live state the listener and the app share: draining during shutdown, requests in flight. */
 export class ServerState {
@@ -64,6 +68,8 @@ export interface AppDeps {
   operations?: readonly Operation[];
   /** Reports whether the store answers; default: a read of the log head. */
   ready?: () => Promise<void>;
+  /** Signs log checkpoints after requests that appended entries (at most once per log.checkpointInterval). */
+  checkpoints?: CheckpointScheduler;
 }
 
 type Env = {
@@ -126,6 +132,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     await next();
   });
 
+  /** After a request that appended entries: the scheduler signs (now, or when the interval is up); a missing key is told to the caller. */
+  async function checkpointAfter(c: HonoContext<Env>, appended: number): Promise<void> {
+    if (appended === 0 || !deps.checkpoints) return;
+    const notice = waitingNotice(await deps.checkpoints.notify().catch(() => undefined));
+    if (notice) c.header(NOTICE_HEADER, notice.replace(/[^\x20-\x7e]/g, '?').slice(0, 512));
+  }
+
   app.onError((err, c) => errorResponse(c, err, log));
   app.notFound((c) => errorResponse(c, new CustodyError('ROUTE_NOT_FOUND', `no route ${c.req.method} ${new URL(c.req.url).pathname}`, { hint: 'the API is described at /v1/openapi.json' }), log));
 
@@ -151,7 +164,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
         const who = await auth.authenticate(c.req.header('authorization'));
         c.set('auth', who);
         limiter.take(who.actor.identity);
-        await authorizeRole(actingAs(ctx, who.actor), op);
+        // A refusal here is recorded (request.refused): a batch for the log like any other.
+        const authorized = await tallyAppends(() => authorizeRole(actingAs(ctx, who.actor), op));
+        await checkpointAfter(c, authorized.appended);
+        if ('error' in authorized) throw authorized.error;
         await next();
       },
       op.upload ? uploadGate(op.bodyLimit?.(ctx.config) ?? ctx.config.limits.artifactBytes) : jsonBody(op.bodyLimit?.(ctx.config) ?? config.bodyLimitBytes),
@@ -169,8 +185,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
         const chunks: AsyncIterable<Uint8Array> = c.req.raw.body ?? (async function* () {})();
         io.upload = { label: 'the upload', chunks, ...(length === undefined ? {} : { expectedBytes: Number(length) }) };
       }
-      const output = await executeOperation(actingAs(ctx, who.actor), op, input, io);
-      return c.json(output as Record<string, unknown>, 200);
+      // Each request is a batch for the log; a caller whose entries wait for a checkpoint is told, as the CLI tells locally.
+      const run = await tallyAppends(() => executeOperation(actingAs(ctx, who.actor), op, input, io));
+      await checkpointAfter(c, run.appended);
+      if ('error' in run) throw run.error;
+      return c.json(run.result as Record<string, unknown>, 200);
     });
   }
   return app;

@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { Authenticator } from '../app/auth.ts';
+import { CheckpointScheduler, checkpointIntervalMs, signWorkspaceCheckpoint } from '../app/log.ts';
 import { actingAs, openWorkspace, type Context } from '../app/workspace.ts';
 import { BoundedStore } from '../adapters/store-bounded.ts';
 import { CustodyError } from '../core/errors.ts';
@@ -21,7 +22,7 @@ export interface StartOptions {
   listen?: string;
   log?: Logger;
   /** For tests: extra operations, or a fake JWKS source. */
-  appDeps?: Partial<Pick<AppDeps, 'operations'>>;
+  appDeps?: Partial<Pick<AppDeps, 'operations' | 'checkpoints'>>;
   authDeps?: Partial<ConstructorParameters<typeof Authenticator>[0]>;
 }
 
@@ -45,7 +46,7 @@ export function parseListen(listen: string): { host: string; port: number } {
 
 export interface ComposeOptions {
   log?: Logger;
-  appDeps?: Partial<Pick<AppDeps, 'operations'>>;
+  appDeps?: Partial<Pick<AppDeps, 'operations' | 'checkpoints'>>;
   authDeps?: Partial<ConstructorParameters<typeof Authenticator>[0]>;
 }
 
@@ -53,15 +54,19 @@ export interface ComposeOptions {
  * Wires an opened workspace into an API: the store behind back-pressure, the
  * authenticator, the app. `startServer` listens with it; tests call `app.request()`.
  */
-export function composeServer(opened: Context, options: ComposeOptions = {}): { app: ReturnType<typeof createApp>; ctx: Context; state: ServerState; auth: Authenticator } {
+export function composeServer(
+  opened: Context,
+  options: ComposeOptions = {},
+): { app: ReturnType<typeof createApp>; ctx: Context; state: ServerState; auth: Authenticator; checkpoints: CheckpointScheduler } {
   const config = opened.config.server;
   const store = new BoundedStore(opened.store, { maxPending: config.storeQueue });
   // The workspace's own actor never acts over HTTP: every request replaces it with its caller.
   const ctx = actingAs({ ...opened, store }, { identity: 'custody-server', roles: [] });
   const auth = new Authenticator({ store, clock: ctx.clock, home: ctx.home, server: config, ...options.authDeps });
   const state = new ServerState();
-  const app = createApp({ ctx, auth, state, ...(options.log ? { log: options.log } : {}), ...options.appDeps });
-  return { app, ctx, state, auth };
+  const checkpoints = options.appDeps?.checkpoints ?? new CheckpointScheduler({ sign: () => signWorkspaceCheckpoint(ctx), clock: ctx.clock, intervalMs: checkpointIntervalMs(ctx) });
+  const app = createApp({ ctx, auth, state, ...(options.log ? { log: options.log } : {}), ...options.appDeps, checkpoints });
+  return { app, ctx, state, auth, checkpoints };
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
@@ -76,7 +81,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await opened.close();
     throw e;
   }
-  const { app, ctx, state } = composeServer(opened, { log, ...(options.appDeps ? { appDeps: options.appDeps } : {}), ...(options.authDeps ? { authDeps: options.authDeps } : {}) });
+  const { app, ctx, state, checkpoints } = composeServer(opened, { log, ...(options.appDeps ? { appDeps: options.appDeps } : {}), ...(options.authDeps ? { authDeps: options.authDeps } : {}) });
 
   const server = createAdaptorServer({
     fetch: app.fetch,
@@ -125,6 +130,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         await settles(state.idle(), 5000);
       }
       await settles(stopped, 1000);
+      // Entries of the last interval get their checkpoint before the store closes.
+      await checkpoints.flush().catch((e: unknown) => log({ level: 'warn', msg: 'no checkpoint was signed at shutdown', error: e instanceof Error ? e.message : String(e) }));
+      checkpoints.close();
       await opened.close();
       const drainedMs = Math.round(performance.now() - started);
       log({ level: 'info', msg: 'stopped', drainedMs, cut });

@@ -49,6 +49,45 @@ CREATE TABLE log_entries (
 CREATE INDEX log_entries_subject ON log_entries (subject);
 `;
 
+// The tamper-evident log (issue 5). An entry row is the canonical body, its
+// leaf hash, the hashes of the complete subtrees that leaf completes, and a
+// bucketed subject key: one row written per append. Why: src/adapters/sql/log.ts.
+// Entries written under version 2 get their subtree hashes and subject keys from
+// the log repository on first use (SQL cannot compute SHA-256), flagged by log_backfill.
+const logTreeTables = (blob: string) => `
+CREATE INDEX log_entries_subject ON log_entries (subject_bucket, idx, subject_key) WHERE subject_bucket IS NOT NULL;
+CREATE TABLE log_checkpoints (
+  seq         BIGINT PRIMARY KEY,
+  size        BIGINT NOT NULL,
+  root        ${blob} NOT NULL,
+  note        TEXT NOT NULL,
+  keyid       TEXT NOT NULL,
+  created_at  TEXT NOT NULL
+);
+CREATE INDEX log_checkpoints_size ON log_checkpoints (size, seq);
+CREATE TABLE log_backfill (upto BIGINT NOT NULL);
+INSERT INTO log_backfill (upto) SELECT m FROM (SELECT MAX(idx) + 1 AS m FROM log_entries) t WHERE m IS NOT NULL;
+`;
+
+const logTreeSqlite = `
+CREATE TABLE log_entries_v10 (
+  idx             INTEGER PRIMARY KEY,
+  body            TEXT NOT NULL,
+  leaf_hash       BLOB NOT NULL,
+  nodes           BLOB,
+  subject_bucket  INTEGER,
+  subject_key     INTEGER
+);
+INSERT INTO log_entries_v10 (idx, body, leaf_hash) SELECT idx, body, leaf_hash FROM log_entries ORDER BY idx;
+DROP TABLE log_entries;
+ALTER TABLE log_entries_v10 RENAME TO log_entries;
+${logTreeTables('BLOB')}`;
+
+const logTreePostgres = `
+ALTER TABLE log_entries DROP COLUMN id, DROP COLUMN type, DROP COLUMN actor, DROP COLUMN time, DROP COLUMN subject;
+ALTER TABLE log_entries ADD COLUMN nodes BYTEA, ADD COLUMN subject_bucket SMALLINT, ADD COLUMN subject_key BIGINT;
+${logTreeTables('BYTEA')}`;
+
 // Salt and hash are hex text: the same column type on both drivers, and never the secret itself.
 const apiTokensSql = `
 CREATE TABLE api_tokens (
@@ -173,6 +212,8 @@ CREATE TABLE environment_state (
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'artifacts', sqlite: artifactsSqlite, postgres: artifactsSqlite.replace('size        INTEGER', 'size        BIGINT') },
   { version: 2, name: 'keys-and-log', sqlite: keysSql('BLOB'), postgres: keysSql('BYTEA') },
+  // 10–19: the tamper-evident log.
+  { version: 10, name: 'log-tree-and-checkpoints', sqlite: logTreeSqlite, postgres: logTreePostgres },
   // 30–39: evidence.
   { version: 30, name: 'evidence', sqlite: evidenceSql('INTEGER'), postgres: evidenceSql('BIGINT') },
   // 50–59: the server (API tokens).

@@ -1,0 +1,69 @@
+/** Demo steps for the tamper-evident log: a log key, a checkpoint, a proof, the whole log verified, an edit caught. */
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { auditVerify, describeFinding, exportEvidence, proveEntry, signCheckpointNow, verifyEvidence } from '../app/log.ts';
+import { createKey, exportPublicKey } from '../app/keys.ts';
+import { DB_FILE } from '../app/workspace.ts';
+import type { DemoState } from './demo.ts';
+
+const KEK_ENV = 'CUSTODY_KEK_FILE';
+
+export const LOG_STEPS: { title: string; run(d: DemoState): Promise<string> }[] = [
+  {
+    title: 'Audit: every step above is an entry in a Merkle-tree log; sign a checkpoint, prove an entry',
+    async run(d) {
+      const ownKek = process.env[KEK_ENV] === undefined && process.env['CUSTODY_KEY_PASSPHRASE'] === undefined;
+      if (ownKek) {
+        const kek = join(d.dir, 'demo-log.kek');
+        await writeFile(kek, randomBytes(32), { mode: 0o600 });
+        process.env[KEK_ENV] = kek;
+      }
+      try {
+        const key = await createKey(d.ctx, { name: 'log', purposes: ['log-checkpoint'] });
+        const cp = await signCheckpointNow(d.ctx);
+        const proof = await proveEntry(d.ctx, '1');
+        const pub = join(d.dir, 'log.pub');
+        await writeFile(pub, (await exportPublicKey(d.ctx, 'log')).pem ?? '');
+        d.facts['logKey'] = pub;
+        return [
+          '$ custody key create log --purpose log-checkpoint',
+          `  ${key.name}@${key.version} (${key.algorithm})`,
+          '$ custody audit checkpoint --sign',
+          ...cp.note.trimEnd().split('\n').map((l) => `  ${l}`),
+          '$ custody audit proof 1',
+          `  entry 1 (${proof.entry.type}) proves into the tree of ${proof.proof.treeSize} with ${proof.proof.hashes.length} hashes`,
+        ].join('\n');
+      } finally {
+        if (ownKek) delete process.env[KEK_ENV];
+      }
+    },
+  },
+  {
+    title: 'Audit: verify the whole log, export offline evidence, then edit one entry in the database and see it caught',
+    async run(d) {
+      const intact = await auditVerify(d.ctx);
+      const out = join(d.dir, 'evidence.tar');
+      const exported = await exportEvidence(d.ctx, { out });
+      const offline = await verifyEvidence(out, [d.facts['logKey'] ?? '']);
+      // What someone with write access to the database file might do: change one byte of one entry.
+      const db = new DatabaseSync(join(d.ctx.home, DB_FILE));
+      try {
+        db.prepare("UPDATE log_entries SET body = replace(body, '\"1.4.2\"', '\"1.4.3\"') WHERE idx = (SELECT MIN(idx) FROM log_entries WHERE body LIKE '%\"1.4.2\"%')").run();
+      } finally {
+        db.close();
+      }
+      const tampered = await auditVerify(d.ctx);
+      return [
+        '$ custody audit verify',
+        `  ${intact.ok ? 'log intact' : 'TAMPERED'}: ${intact.entries} entries, ${intact.checkpoints} checkpoints verified`,
+        '$ custody audit export --out evidence.tar && custody audit verify --evidence evidence.tar --log-key log.pub',
+        `  ${exported.entries} entries exported; offline: ${offline.ok ? 'evidence intact' : 'TAMPERED'}`,
+        '$ sqlite3 custody.db "UPDATE log_entries SET body = replace(body, \'1.4.2\', \'1.4.3\') WHERE idx = <the first entry naming 1.4.2>"',
+        '$ custody audit verify',
+        `  exit 1: log TAMPERED: ${tampered.finding ? describeFinding(tampered.finding) : '?'}`,
+      ].join('\n');
+    },
+  },
+];
