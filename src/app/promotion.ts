@@ -66,6 +66,7 @@ import { auditRefusal } from './audit.ts';
 import { artifactDigests, evidenceFor as defaultEvidenceFor, storeEvidence, toStored } from './evidence.ts';
 import { loadSigner as defaultLoadSigner } from './keys.ts';
 import { activeSet, groupsOf, policyFor, policyInput, type PolicyDeps } from './policy.ts';
+import { attachProof, proofFor } from './promotion-proofs.ts';
 import { applyBudgetMs, targetForEnvironment } from './targets.ts';
 import type { Context } from './workspace.ts';
 
@@ -580,7 +581,7 @@ async function recoverOne(ctx: Context, stale: Promotion, deps: PromotionDeps): 
   // Resume only what today's plan still allows (keys, evidence, policy); else roll the target back.
   const fresh = await ctx.store.read(async (tx) => (await planNow(tx, e, p, artifact, now, false)).plan).catch(() => undefined);
   if (fresh?.action === 'apply' && receipt) {
-    const done = await carryOut(e, p, artifact, true, 'resumed');
+    const done = await attachProof(ctx, await carryOut(e, p, artifact, true, 'resumed'));
     if (done.state === 'promoted') return { promotion: p.id, environment: p.environment, action: 'resumed', state: done.state };
     return { promotion: p.id, environment: p.environment, action: 'rolled-back', state: (await restorePrevious(e, done)).state };
   }
@@ -751,7 +752,7 @@ async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): 
         return { kind: 'replay' as const, promotion: earlier };
       });
     if (first.kind === 'replay') return viewOf(first.promotion, await votesOf(ctx, first.promotion.id), true);
-    const done = await drive(e, first, envConfig.concurrency);
+    const done = await attachProof(ctx, await drive(e, first, envConfig.concurrency));
     // Nobody votes on a promotion before it awaits approval, and this call made it.
     return viewOf(done, []);
   } catch (e) {
@@ -861,7 +862,7 @@ async function castVote(ctx: Context, target: { id: string; environment?: string
       return advance(tx, e, p, artifact, 'queue');
     });
     if (step.kind === 'replay') return viewOf(step.promotion, await votesOf(ctx, step.promotion.id), true);
-    const done = await drive(e, step, 'queue');
+    const done = await attachProof(ctx, await drive(e, step, 'queue'));
     return viewOf(done, await votesOf(ctx, done.id));
   } catch (err) {
     return auditRefusal(ctx, vote === 'approve' ? 'promotion.approve' : 'promotion.reject', subject, err);
@@ -957,6 +958,7 @@ export async function showPromotion(ctx: Context, id: string): Promise<Promotion
   return ctx.store.read(async (tx) => {
     const p = await tx.promotions.byId(id);
     if (!p) throw new CustodyError('PROMOTION_NOT_FOUND', `no promotion ${id}`, { hint: 'custody history <env> lists promotions' });
-    return viewOf(p, await tx.approvals.forPromotion(id));
+    const proof = p.proof ?? (p.logIndex === null ? null : await proofFor(tx, p.logIndex));
+    return viewOf({ ...p, proof }, await tx.approvals.forPromotion(id));
   });
 }

@@ -24,9 +24,11 @@ import { envelopeToJson, signEnvelope } from '../core/dsse.ts';
 import { CustodyError, type Reason } from '../core/errors.ts';
 import { KEY_ALGORITHMS, KEY_BACKENDS, KEY_PURPOSES, KEY_STATUSES, toTrustedKeys, type KeyRecord } from '../core/key.ts';
 import type { Tx } from '../core/ports.ts';
-import { HEAD_PAYLOAD_TYPE, REACHED_STATES, verifyDeployment, VSA_PREDICATE_TYPE, type ChainLink, type EnvironmentHead, type LogRecord } from '../core/promotion/index.ts';
+import { HEAD_PAYLOAD_TYPE, inclusionChecker, REACHED_STATES, verifyDeployment, VSA_PREDICATE_TYPE, type ChainLink, type EnvironmentHead, type LogRecord } from '../core/promotion/index.ts';
 import { parseDuration } from '../core/time.ts';
 import { findArtifact } from './artifacts.ts';
+import { signWorkspaceCheckpoint } from './log.ts';
+import { proofFor } from './promotion-proofs.ts';
 import { trustedKeys } from './keys.ts';
 import { DEFAULT_PROMOTION_DEPS, environmentConfig, type PromotionDeps } from './promotion.ts';
 import type { Context } from './workspace.ts';
@@ -61,7 +63,8 @@ async function materialFor(tx: Tx, artifact: Artifact): Promise<Material> {
   for (const p of await tx.promotions.list({ artifact: artifact.digest, states: [...REACHED_STATES] })) {
     if (p.receipt === null || p.logIndex === null) continue;
     const entry = await tx.log.byIndex(p.logIndex);
-    if (entry) log.set(p.receipt, { index: entry.index, body: entry.body, ...(p.proof ? { inclusion: p.proof } : {}) });
+    const inclusion = p.proof ?? (await proofFor(tx, p.logIndex));
+    if (entry) log.set(p.receipt, { index: entry.index, body: entry.body, ...(inclusion ? { inclusion } : {}) });
   }
   return { receipts, evidence, log };
 }
@@ -79,16 +82,19 @@ export async function verifyEnvironment(ctx: Context, input: { artifact: string;
     const state = await tx.environments.get(input.environment);
     const cur = state?.current ? await tx.promotions.byId(state.current) : undefined;
     const m = await materialFor(tx, artifact);
+    const keys = await trustedKeys(tx);
     const result = verifyDeployment({
       artifact: artifact.digest,
       environment: input.environment,
       now,
-      keys: await trustedKeys(tx),
+      keys,
       maxBytes: ctx.config.limits.evidenceBytes,
       current: { source: 'store', receipt: cur?.receipt ?? null, artifact: cur?.artifact.digest ?? null, ...(cur ? { version: cur.artifact.version } : {}) },
       receipts: m.receipts,
       evidence: m.evidence,
       log: m.log,
+      // Online the store vouches for entries no checkpoint covers yet; a covered one must prove into it.
+      checkInclusion: inclusionChecker(keys.byKeyid.values(), { required: false, origin: ctx.config.log.origin }),
       graph: graphOf(ctx),
     });
     return {
@@ -127,6 +133,8 @@ export async function exportReceipts(ctx: Context, input: { environment: string;
   const validMs = parseDuration(input.validFor ?? '24h');
   if (validMs <= 0 || validMs > 366 * 86_400_000) throw new CustodyError('INPUT_INVALID', '--valid-for must be between 1s and 366d');
   const { signer } = await deps.loadSigner(ctx, env.receiptKey, 'promotion-receipt');
+  // Proofs need a checkpoint that covers every receipt: sign one now if a log key can (none: the export says so below).
+  await signWorkspaceCheckpoint(ctx).catch(() => undefined);
   const now = ctx.clock.now();
   const got = await ctx.store.read(async (tx) => {
     const state = await tx.environments.get(input.environment);
@@ -286,6 +294,8 @@ export async function verifyOffline(input: OfflineInput): Promise<DeployReport> 
     receipts,
     evidence,
     log,
+    // Offline the files prove nothing by themselves: every receipt's entry must prove into a checkpoint signed by a log key in --keys.
+    checkInclusion: inclusionChecker(keys, { required: true }),
   });
   const h = result.head;
   return {

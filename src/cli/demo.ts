@@ -137,7 +137,7 @@ async function promoteLine(d: DemoState, version: string, env: string): Promise<
 
 export const STEPS: DemoStep[] = [
   {
-    title: 'Set up: the dev → staging → prod graph, and the keys of CI, the scanner, receipts and policy',
+    title: 'Set up: the dev → staging → prod graph, and the keys of CI, the scanner, receipts, policy and the log',
     async run(d) {
       const config = join(d.ctx.home, 'custody.yaml');
       const text = (await readFile(config, 'utf8')).replace('environments: {}\n', GRAPH).replace(/^roles:\n/m, `roles:\n  ${CAROL}: [approver]\n`);
@@ -149,6 +149,7 @@ export const STEPS: DemoStep[] = [
         ['scanner', ['attest'], 'ci:github/acme/scanner'],
         ['receipts', ['promotion-receipt'], BOT],
         ['policy-signer', ['policy'], BOT],
+        ['log', ['log-checkpoint'], BOT],
       ] as const) {
         const key = await createKey(d.ctx, { name, purposes, owner });
         lines.push(`$ custody key create ${name} ${purposes.map((p) => `--purpose ${p}`).join(' ')} --owner ${owner}`, `  ${key.name}@${key.version} ${key.algorithm} keyid ${key.keyid.slice(0, 16)}…`);

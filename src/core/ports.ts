@@ -8,7 +8,7 @@ import type { StoredEvidence } from './evidence.ts';
 import type { KeyAlgorithm, KeyRecord } from './key.ts';
 import type { ApiTokenRecord } from './token.ts';
 import type { PolicyException } from './policy/types.ts';
-import type { EnvironmentState, Promotion, PromotionState, Vote } from './promotion/index.ts';
+import type { EnvironmentState, InclusionRecord, Promotion, PromotionState, Vote } from './promotion/index.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -151,6 +151,8 @@ export interface PromotionRepository {
   /** A duplicate idempotency key is a unique violation (STORE_ERROR, details.violation = 'unique', table promotions). */
   insert(p: Promotion): Promise<void>;
   update(p: Promotion): Promise<void>;
+  /** Attaches the inclusion proof of the promotion's log entry (derived data: no state changes). */
+  setProof(id: string, proof: InclusionRecord): Promise<void>;
   /** Writes only the state and its times (a transition of a promotion that is otherwise settled: replaced, rolled back). */
   setState(p: Pick<Promotion, 'id' | 'state' | 'updatedAt' | 'finishedAt'>): Promise<void>;
   /** The promotions of an environment still in flight (requested, evaluating, awaiting approval, applying), newest first. */

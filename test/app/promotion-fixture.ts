@@ -121,6 +121,8 @@ export async function promoWorld(options: WorldOptions = {}): Promise<PromoWorld
   const ctx = await ws.open({ clock, ...openEnv });
   await createKey(ctx, { name: 'build-ci', purposes: ['attest'], owner: BUILDER });
   await createKey(ctx, { name: 'receipts', purposes: ['promotion-receipt'], owner: 'custody@acme.example' });
+  // The log key: every promotion's receipt entry gets its inclusion proof in a signed checkpoint.
+  await createKey(ctx, { name: 'log', purposes: ['log-checkpoint'], owner: 'custody@acme.example' });
   const world: PromoWorld = {
     ws,
     clock,

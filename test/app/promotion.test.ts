@@ -36,6 +36,11 @@ describe('promote', () => {
     assert.ok(v.items.some((i) => i.predicateType === 'https://slsa.dev/verification_summary/v1' && i.verified));
     const deploy = await verifyEnvironment(w.ctx, { artifact: a.digest, environment: 'dev' });
     assert.equal(deploy.ok, true, JSON.stringify(deploy.reasons));
+    // The log key signed a checkpoint covering the receipt's entry, and the proof is attached to the promotion.
+    assert.equal(p.proof?.index, p.logIndex);
+    assert.ok((p.proof?.size ?? 0) > (p.logIndex ?? Infinity));
+    assert.match(p.proof?.checkpoint ?? '', /^custody\.local\/[0-9a-f]+\n\d+\n/);
+    assert.deepEqual((await w.ctx.store.read((tx) => tx.promotions.byId(p.id)))?.proof, p.proof);
   });
 
   it('rejects with the failing gates and changes no pointer', async () => {
@@ -417,5 +422,17 @@ describe('receipts export and offline verification', () => {
     assert.deepEqual(await codes({ keysDir: keys }), ['HEAD_SIGNATURE_INVALID']);
     assert.ok((await readdir(keys)).length > 0);
     await rejectsWithCode(() => writeExport(dir, [{ path: '../escape.json', content: '{}' }]), 'SERVER_RESPONSE_INVALID');
+    // The receipt must be in the log: its entry proves into a checkpoint signed by the log key.
+    const logFile = join(dir, 'log', `${out.head.receipt.slice(7)}.json`);
+    const record = JSON.parse(await readFile(logFile, 'utf8')) as { index: number; body: string; inclusion?: { hashes: string[] } };
+    assert.ok(record.inclusion, 'the export carries the inclusion proof');
+    const noProof = await tempDir();
+    await cp(dir, noProof, { recursive: true });
+    await writeFile(join(noProof, 'log', `${out.head.receipt.slice(7)}.json`), JSON.stringify({ index: record.index, body: record.body }));
+    assert.deepEqual(await codes({ receiptsDir: noProof }), ['NOT_IN_LOG']);
+    const forged = await tempDir();
+    await cp(dir, forged, { recursive: true });
+    await writeFile(join(forged, 'log', `${out.head.receipt.slice(7)}.json`), JSON.stringify({ ...record, body: record.body.replace('"promotion.promoted"', '"promotion.promoted" ') }));
+    assert.ok(['INCLUSION_INVALID', 'NOT_IN_LOG'].includes((await codes({ receiptsDir: forged }))[0] ?? ''));
   });
 });

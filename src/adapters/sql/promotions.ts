@@ -111,6 +111,9 @@ export function promotionRepository(db: SqlExecutor): PromotionRepository {
       const sets = COLUMNS.split(', ').slice(1).map((c) => `${c} = ?`).join(', ');
       await db.run(`UPDATE promotions SET ${sets} WHERE id = ?`, [...rest, id ?? null]);
     },
+    async setProof(id, proof) {
+      await db.run('UPDATE promotions SET proof = ? WHERE id = ?', [JSON.stringify(proof), id]);
+    },
     async setState(p) {
       await db.run('UPDATE promotions SET state = ?, updated_at = ?, finished_at = ? WHERE id = ?', [p.state, p.updatedAt, p.finishedAt, p.id]);
     },

@@ -34,7 +34,8 @@ import { createHash } from 'node:crypto';
 import { digestEquals } from '../digest.ts';
 import { isObject, parseEnvelopeWithPae } from '../dsse.ts';
 import { CustodyError, type Reason, type VerificationResult } from '../errors.ts';
-import type { TrustedKeys } from '../key.ts';
+import type { KeyRecord, TrustedKeys } from '../key.ts';
+import { entryLeaf, logNoteVerifierFor, parseCheckpointText, parseNote, verifyCheckpoint, verifyInclusion } from '../tlog/index.ts';
 import { verifyEnvelopeSignatures, verifyEvidence } from '../verify/index.ts';
 import { environmentLevel, HEAD_PAYLOAD_TYPE, VSA_PREDICATE_TYPE, type EnvironmentHead, type ReceiptFacts } from './receipt.ts';
 import type { InclusionRecord } from './types.ts';
@@ -303,6 +304,38 @@ function verifyReceipt(req: DeployRequest, digest: string, environment: string, 
   }
   link.ok = true;
   return [];
+}
+
+// ---------------------------------------------------------------- D3: inclusion in the log
+
+/**
+ * D3 with a Merkle proof: the entry's leaf (RFC 6962 over its canonical body)
+ * proves into a checkpoint signed by a trusted log-checkpoint key. With
+ * `required`, an entry without a proof fails (offline: the files prove
+ * nothing by themselves); without it, an entry no checkpoint covers yet is
+ * taken on the store's word (online).
+ */
+export function inclusionChecker(keys: Iterable<KeyRecord>, options: { required: boolean; origin?: string }): (entry: LogRecord) => Reason | undefined {
+  const logKeys = [...keys].filter((k) => k.purposes.includes('log-checkpoint'));
+  return (entry) => {
+    const inc = entry.inclusion;
+    if (!inc) return options.required ? { code: 'NOT_IN_LOG', message: `log entry #${entry.index} comes with no inclusion proof and signed checkpoint` } : undefined;
+    let origin: string;
+    try {
+      origin = parseCheckpointText(parseNote(inc.checkpoint).text).origin;
+    } catch (e) {
+      return { code: 'CHECKPOINT_INVALID', message: `the checkpoint of log entry #${entry.index} does not parse: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    const verifiers = logKeys.flatMap((k) => logNoteVerifierFor(k, origin) ?? []);
+    const cp = verifyCheckpoint(inc.checkpoint, verifiers, { origin: options.origin ?? origin });
+    if (!cp.ok || !cp.value) return { code: 'CHECKPOINT_INVALID', message: `the checkpoint of log entry #${entry.index} is not signed by a trusted log key: ${cp.reasons.map((r) => r.message).join('; ') || 'no trusted signature'}` };
+    const { size, root } = cp.value.checkpoint;
+    if (inc.index !== entry.index || inc.size !== size) return { code: 'INCLUSION_INVALID', message: `the proof is for entry #${inc.index} in a tree of ${inc.size}, not entry #${entry.index} in the checkpoint's ${size}` };
+    if (inc.hashes.length > 64 || inc.hashes.some((h) => !/^[0-9a-f]{64}$/.test(h))) return { code: 'INCLUSION_INVALID', message: 'the inclusion proof is malformed' };
+    const r = verifyInclusion(entry.index, size, entryLeaf(entry.body), inc.hashes.map((h) => Buffer.from(h, 'hex')), root);
+    if (!r.ok) return { code: 'INCLUSION_INVALID', message: `log entry #${entry.index} does not prove into the checkpoint of ${size} entries: ${r.reason ?? 'proof mismatch'}` };
+    return undefined;
+  };
 }
 
 function readEntry(body: string): { type: string; time: string; subject?: unknown; payload: Record<string, unknown> } | undefined {

@@ -16,5 +16,5 @@ export {
   type ReceiptInput,
   type ReceiptPredicate,
 } from './receipt.ts';
-export { verifyDeployment, type ChainLink, type CurrentSource, type DeployRequest, type DeployVerification, type LogRecord } from './deploy.ts';
+export { inclusionChecker, verifyDeployment, type ChainLink, type CurrentSource, type DeployRequest, type DeployVerification, type LogRecord } from './deploy.ts';
 export type * from './types.ts';

@@ -191,3 +191,36 @@ describe('verifyDeployment offline: signed environment heads', () => {
     assert.deepEqual(codes(offline(w, '{not json')), ['HEAD_INVALID']);
   });
 });
+
+describe('D3: inclusion in the log', async () => {
+  const { inclusionChecker } = await import('../../../src/core/promotion/index.ts');
+  const { entryLeaf, nodeHash, signCheckpoint } = await import('../../../src/core/tlog/index.ts');
+  const logKey = testKey({ name: 'log', purposes: ['log-checkpoint'] });
+  const bodies = ['{"index":0,"payload":{},"type":"a"}', '{"index":1,"payload":{},"type":"b"}'];
+  const [l0, l1] = bodies.map(entryLeaf) as [Uint8Array, Uint8Array];
+  const root = nodeHash(l0, l1);
+  const checkpoint = await signCheckpoint({ origin: 'custody.test/log', size: 2, root }, logKey.signer, logKey.record);
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  const record = (over: Partial<{ index: number; body: string; hashes: string[]; size: number; note: string }> = {}) => ({
+    index: over.index ?? 1,
+    body: over.body ?? bodies[1]!,
+    inclusion: { index: over.index ?? 1, size: over.size ?? 2, hashes: over.hashes ?? [hex(l0)], checkpoint: over.note ?? checkpoint },
+  });
+  const check = inclusionChecker([logKey.record], { required: true });
+
+  it('accepts an entry that proves into a checkpoint signed by a trusted log key', () => {
+    assert.equal(check(record()), undefined);
+    assert.equal(check({ index: 0, body: bodies[0]!, inclusion: { index: 0, size: 2, hashes: [hex(l1)], checkpoint } }), undefined);
+  });
+
+  it('refuses an edited entry, a proof for another position, a foreign checkpoint and a missing proof when one is required', () => {
+    assert.equal(check(record({ body: bodies[1]!.replace('"b"', '"c"') }))?.code, 'INCLUSION_INVALID');
+    assert.equal(check(record({ hashes: [hex(l1)] }))?.code, 'INCLUSION_INVALID');
+    assert.equal(check(record({ size: 3 }))?.code, 'INCLUSION_INVALID');
+    assert.equal(check(record({ hashes: ['zz'] }))?.code, 'INCLUSION_INVALID');
+    assert.equal(inclusionChecker([testKey({ name: 'other', purposes: ['log-checkpoint'] }).record], { required: true })(record())?.code, 'CHECKPOINT_INVALID');
+    assert.equal(check(record({ note: 'not a note' }))?.code, 'CHECKPOINT_INVALID');
+    assert.equal(check({ index: 1, body: bodies[1]! })?.code, 'NOT_IN_LOG');
+    assert.equal(inclusionChecker([logKey.record], { required: false })({ index: 1, body: bodies[1]! }), undefined, 'online, the store vouches until a checkpoint covers it');
+  });
+});
