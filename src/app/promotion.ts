@@ -450,8 +450,16 @@ function capOutput(s: string): string {
   return `${Buffer.from(s, 'utf8').subarray(0, TARGET_OUTPUT_MAX).toString('utf8')}\n[output truncated at ${TARGET_OUTPUT_MAX} bytes]`;
 }
 
-/** Runs the target with no transaction open, then records the outcome (S4). */
-async function carryOut(e: Engine, p: Promotion, artifact: Artifact, resumed: boolean, recovered?: string): Promise<Promotion> {
+/**
+ * `applyPromotion`: the effects of a plan that applies, and nothing else. The
+ * target moves with no transaction open; then one transaction signs and
+ * stores the receipt, retires the previous current promotion, moves the
+ * environment's pointer and records `promoted` (or `failed`, with nothing
+ * half-applied), every transition with its log entry (S4). A plan whose
+ * target moves nothing is finished inside the planning transaction instead
+ * (see `advance`).
+ */
+async function applyPromotion(e: Engine, p: Promotion, artifact: Artifact, resumed: boolean, recovered?: string): Promise<Promotion> {
   const { ctx } = e;
   const target = e.deps.targetFor(ctx, p.environment);
   const budget = applyBudgetMs(environmentConfig(ctx, p.environment).target);
@@ -581,7 +589,7 @@ async function recoverOne(ctx: Context, stale: Promotion, deps: PromotionDeps): 
   // Resume only what today's plan still allows (keys, evidence, policy); else roll the target back.
   const fresh = await ctx.store.read(async (tx) => (await planNow(tx, e, p, artifact, now, false)).plan).catch(() => undefined);
   if (fresh?.action === 'apply' && receipt) {
-    const done = await attachProof(ctx, await carryOut(e, p, artifact, true, 'resumed'));
+    const done = await attachProof(ctx, await applyPromotion(e, p, artifact, true, 'resumed'));
     if (done.state === 'promoted') return { promotion: p.id, environment: p.environment, action: 'resumed', state: done.state };
     return { promotion: p.id, environment: p.environment, action: 'rolled-back', state: (await restorePrevious(e, done)).state };
   }
@@ -619,7 +627,7 @@ async function drive(e: Engine, step: Step, mode: 'supersede' | 'queue'): Promis
       case 'done':
         return step.promotion;
       case 'apply':
-        return carryOut(e, step.promotion, step.artifact, false);
+        return applyPromotion(e, step.promotion, step.artifact, false);
       case 'recover':
         if ((await recoverOne(ctx, step.holder, e.deps)).action === 'deferred') {
           if (Date.now() > deadline) return cancelQueued(e, step.promotion);
