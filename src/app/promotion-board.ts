@@ -7,7 +7,8 @@
 import type { Reason } from '../core/errors.ts';
 import { type Promotion, type PromotionKind, type PromotionState } from '../core/promotion/index.ts';
 import { findArtifact } from './artifacts.ts';
-import { DEFAULT_PROMOTION_DEPS, environmentConfig, recoverInterrupted, type PromotionDeps, type Recovery } from './promotion.ts';
+import { environmentConfig } from './environments.ts';
+import type { PromotionDeps, Recovery } from './promotion.ts';
 import type { Context } from './workspace.ts';
 
 export interface PendingView {
@@ -48,11 +49,18 @@ export interface StatusBoard {
 }
 
 /** `custody status [--env E]`: each environment's current version, since when and who, and what is in flight. */
-export async function promotionStatus(ctx: Context, input: { environment?: string | undefined } = {}, deps: PromotionDeps = DEFAULT_PROMOTION_DEPS): Promise<StatusBoard> {
+export async function promotionStatus(ctx: Context, input: { environment?: string | undefined } = {}, deps?: PromotionDeps): Promise<StatusBoard> {
   const names = input.environment === undefined ? Object.keys(ctx.config.environments) : [input.environment];
   if (input.environment !== undefined) environmentConfig(ctx, input.environment);
-  // A board never shows a dead process's apply as live: finish those first.
-  const recovered = await recoverInterrupted(ctx, input.environment === undefined ? {} : { environment: input.environment }, deps);
+  // A board never shows a dead process's apply as live: finish those first. The
+  // engine (policy, CEL, crypto) loads only when something is in flight, so a
+  // quiet board stays a fast read.
+  const inFlight = await ctx.store.read(async (tx) => (await Promise.all(names.map((n) => tx.promotions.open(n)))).flat());
+  let recovered: Recovery[] = [];
+  if (inFlight.some((p) => p.state === 'applying' || p.state === 'requested')) {
+    const { recoverInterrupted, DEFAULT_PROMOTION_DEPS } = await import('./promotion.ts');
+    recovered = await recoverInterrupted(ctx, input.environment === undefined ? {} : { environment: input.environment }, deps ?? DEFAULT_PROMOTION_DEPS);
+  }
   const now = ctx.clock.now();
   const environments = await ctx.store.read(async (tx) => {
     const out: EnvironmentView[] = [];

@@ -30,7 +30,6 @@ import { hostname } from 'node:os';
 import { failpoint } from '../adapters/failpoints.ts';
 import type { Artifact } from '../core/artifact.ts';
 import { dsseBundle } from '../core/bundle.ts';
-import type { EnvironmentConfig } from '../core/config.ts';
 import { INTOTO_PAYLOAD_TYPE, signEnvelope } from '../core/dsse.ts';
 import { CustodyError, isUniqueViolation, type Reason } from '../core/errors.ts';
 import { requireRole } from '../core/identity.ts';
@@ -62,6 +61,7 @@ import { VERSION } from '../core/version.ts';
 import { verifyEnvelopeSignatures, type VerifyResult } from '../core/verify/index.ts';
 import type { StoredEvidence } from '../core/evidence.ts';
 import { findArtifact } from './artifacts.ts';
+import { environmentConfig } from './environments.ts';
 import { auditRefusal } from './audit.ts';
 import { artifactDigests, evidenceFor as defaultEvidenceFor, storeEvidence, toStored } from './evidence.ts';
 import { loadSigner as defaultLoadSigner } from './keys.ts';
@@ -192,14 +192,7 @@ type Step =
   | { kind: 'wait'; promotion: Promotion; holder: Promotion }
   | { kind: 'recover'; promotion: Promotion; holder: Promotion };
 
-export function environmentConfig(ctx: Context, environment: string): EnvironmentConfig {
-  const env = Object.hasOwn(ctx.config.environments, environment) ? ctx.config.environments[environment] : undefined;
-  if (!env) {
-    const known = Object.keys(ctx.config.environments);
-    throw new CustodyError('ENVIRONMENT_NOT_FOUND', `no environment named ${environment}`, { hint: known.length > 0 ? `environments: ${known.join(', ')}` : 'define environments in custody.yaml' });
-  }
-  return env;
-}
+export { environmentConfig };
 
 function verifierId(ctx: Context): string {
   return `custody:${ctx.config.log.origin}`;
