@@ -1,5 +1,5 @@
-import type { EvidenceItem } from '../../core/evidence.ts';
-import { withContext } from '../context.ts';
+import type { OutputOf } from '../../app/operations/index.ts';
+import { invoke } from '../invoke.ts';
 import { shortDigest, table } from '../output.ts';
 import type { Registrar } from '../program.ts';
 
@@ -8,8 +8,7 @@ export function registerVerify(r: Registrar): void {
     .option('--predicate-type <uri>', 'only attestations of this predicate type')
     .action((artifact: string, opts: { predicateType?: string }) => {
       r.run(async (g) => {
-        const { verifyArtifact } = await import('../../app/evidence.ts');
-        const res = await withContext(g, (ctx) => verifyArtifact(ctx, { artifact, ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }) }));
+        const res = await invoke(g, 'evidence.verify', { artifact, ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }) });
         const a = res.artifact;
         const head = `${a.name}@${a.version} ${a.digest}`;
         const human =
@@ -20,11 +19,7 @@ export function registerVerify(r: Registrar): void {
                 res.items.map((i) => [i.verified ? 'verified' : 'FAILED', i.kind ?? '', i.predicateType || '-', signerText(i), i.storedAt, shortDigest(i.digest)]),
               )}${failures(res.items)}`;
         return {
-          json: {
-            ok: res.ok,
-            artifact: { digest: a.digest, name: a.name, version: a.version },
-            items: res.items.map((i) => ({ digest: i.digest, kind: i.kind, source: i.source, predicateType: i.predicateType, verified: i.verified, reasons: i.reasons, signatures: i.signatures, storedAt: i.storedAt })),
-          },
+          json: res,
           human,
           exitCode: res.ok ? 0 : 1,
         };
@@ -62,6 +57,8 @@ export function registerVerify(r: Registrar): void {
       });
     });
 }
+
+type EvidenceItem = OutputOf<'evidence.verify'>['items'][number];
 
 function signerText(i: EvidenceItem): string {
   const s = i.signatures.find((x) => x.ok) ?? i.signatures[0];
