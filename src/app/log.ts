@@ -349,8 +349,12 @@ export async function attachCosignature(ctx: Context, cosigned: string): Promise
       if (c.size !== signed.size) break;
       if (parseNote(c.note).text !== parsed.text) continue;
       const note = addSignatures(c.note, parsed.signatures.map((x) => x.line));
-      // Every reader refuses a note over this size: cosignatures must not make the log's own checkpoint unreadable.
-      if (Buffer.byteLength(note, 'utf8') > MAX_NOTE_BYTES) throw new CustodyError('INPUT_TOO_LARGE', `checkpoint #${c.seq} would grow past ${MAX_NOTE_BYTES} bytes with these cosignatures`);
+      // Readers refuse a note past their size and signature-count limits: cosignatures must not make the log's own checkpoint unreadable.
+      try {
+        parseNote(note);
+      } catch (e) {
+        throw new CustodyError('INPUT_TOO_LARGE', `checkpoint #${c.seq} cannot take these cosignatures: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
       await tx.log.updateCheckpointNote(c.seq, note);
       found = true;
     }
