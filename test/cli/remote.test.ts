@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,13 +19,17 @@ import { ROLES } from '../../src/core/identity.ts';
 import type { Signer } from '../../src/core/ports.ts';
 import { startServer, type RunningServer } from '../../src/server/listen.ts';
 import { attestationBundle, statementAbout } from '../fixtures/evidence.ts';
-import { cli, ROOT, spawnCli, tempDir, tempWorkspace, type CliResult, type Workspace } from '../helpers.ts';
+import { BIN, cli, ROOT, spawnCli, tempDir, tempWorkspace, type CliResult, type Workspace } from '../helpers.ts';
 
 const TESTER = 'tester@example.com';
 const NOBODY = 'nobody@example.com';
 const APPROVER = 'approver@example.com';
 
 const TIME = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/g;
+
+// Closed at the end of the file, even when a name filter skips every test of their suite.
+const servers: RunningServer[] = [];
+after(() => Promise.all(servers.map((s) => s.close())));
 
 before(async () => {
   const dir = await tempDir();
@@ -151,7 +156,7 @@ describe('local and remote mode give the same output and exit codes', async () =
     await ctx.close();
   }
   const server: RunningServer = await startServer({ home: remote.home, listen: '127.0.0.1:0', log: () => undefined });
-  after(() => server.close());
+  servers.push(server);
 
   // Files the user has on their machine, shared by both modes.
   const a = join(dir, 'app-1.0.0.tgz');
@@ -514,13 +519,6 @@ describe('remote mode refuses what it must', () => {
     }
   });
 
-  it('refuses an explicit --server for the commands that make or serve a workspace', async () => {
-    for (const args of [['init'], ['demo'], ['server']]) {
-      const r = await cli([...args, '--server', 'http://127.0.0.1:9']);
-      assert.equal(r.code, 2, args.join(' '));
-      assert.match(r.stderr, /works on a local workspace only/);
-    }
-  });
 });
 
 describe('commands that touch no workspace behave the same with or without a server', () => {
@@ -579,14 +577,41 @@ describe('commands that touch no workspace behave the same with or without a ser
     assert.equal((await same(['policy', 'check', examples, ...h], { cwd, env })).code, 0);
   });
 
-  it('init, demo and server ignore CUSTODY_SERVER in the environment', async () => {
+  it('init, demo and server make, tour and serve a workspace on this machine, server or not', async () => {
     const dir = await tempDir();
-    const env = { CUSTODY_SERVER: NOWHERE };
-    const r = await spawnCli(['init', '--dir', join(dir, 'ws'), '--identity', 'me@example.com', '--json'], { cwd: dir, env });
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.json<{ identity: string }>().identity, 'me@example.com');
-    const d = await spawnCli(['demo', '--json'], { cwd: dir, env });
-    assert.equal(d.code, 0, d.stderr);
-    assert.equal(d.json<{ ok: boolean }>().ok, true);
+    const init = async (name: string, extra: string[], env: Record<string, string> = {}) => {
+      const r = await spawnCli(['init', '--dir', join(dir, name), '--identity', 'me@example.com', ...extra], { cwd: dir, env });
+      return { code: r.code, stdout: r.stdout.replaceAll(join(dir, name), '<dir>'), stderr: r.stderr };
+    };
+    const plain = await init('plain', []);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.deepEqual(await init('flag', ['--server', NOWHERE]), plain);
+    assert.deepEqual(await init('env', [], { CUSTODY_SERVER: NOWHERE }), plain);
+    for (const [extra, env] of [[[], {}], [['--server', NOWHERE], {}], [[], { CUSTODY_SERVER: NOWHERE }]] as const) {
+      const d = await spawnCli(['demo', '--json', ...extra], { cwd: dir, env });
+      assert.equal(d.code, 0, d.stderr);
+      assert.equal(d.json<{ ok: boolean }>().ok, true);
+    }
+    // `custody server --server …` still serves its own workspace, and stops on SIGTERM as ever.
+    const child = spawn(BIN, ['server', '--listen', '127.0.0.1:0', '--home', join(dir, 'plain'), '--server', NOWHERE], { env: { PATH: '/usr/bin:/bin', HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      const poll = setInterval(() => {
+        const m = /"msg":"listening","url":"([^"]+)"/.exec(err);
+        if (m) {
+          clearInterval(poll);
+          resolve(m[1]!);
+        }
+      }, 20);
+      void closed.then(() => reject(new Error(err)));
+    });
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    child.kill('SIGTERM');
+    assert.equal(await closed, 0);
+    assert.match(out, /^stopped on SIGTERM/);
   });
 });

@@ -158,6 +158,8 @@ export const AUDIT_OPERATIONS = [
     summary: "Keep a witness's cosignature with the stored checkpoint it signed",
     description: 'Attached only to a stored checkpoint with exactly the same signed text; exports then carry it.',
     role: 'auditor',
+    // A note may be as large as readers accept, and JSON-escaping its newlines grows it a little.
+    bodyLimit: () => 2 * MAX_NOTE_BYTES,
     input: z.strictObject({ checkpoint: z.string().max(MAX_NOTE_BYTES).describe('the checkpoint with the cosignature lines added') }),
     output: z.object({ attached: z.boolean().describe('false when no stored checkpoint has that text') }),
     example: { checkpoint: EXAMPLE_COSIGNED },

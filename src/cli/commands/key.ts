@@ -1,4 +1,4 @@
-import { CLIENT_LIMITS, readText } from '../files.ts';
+import { clientLimits, readText } from '../files.ts';
 import { invoke } from '../invoke.ts';
 import { table } from '../output.ts';
 import type { Registrar } from '../program.ts';
@@ -6,7 +6,9 @@ import type { Registrar } from '../program.ts';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** As the use case reads a PEM public key: a few KiB at most. */
-const PEM_MAX = Math.min(16 * 1024, CLIENT_LIMITS.configBytes);
+async function readPem(file: string): Promise<string> {
+  return readText(file, Math.min(16 * 1024, (await clientLimits()).configBytes), 'PEM public key');
+}
 
 export function registerKey(r: Registrar): void {
   const key = r.group('key', 'create, rotate, retire and revoke signing keys');
@@ -123,7 +125,7 @@ export function registerKey(r: Registrar): void {
       r.run(async (g) => {
         const out = await invoke(g, 'key.import-public', {
           name,
-          pem: await readText(pemFile, PEM_MAX, 'PEM public key'),
+          pem: await readPem(pemFile),
           source: pemFile,
           purposes: opts.purpose ?? [],
           ...(opts.owner === undefined ? {} : { owner: opts.owner }),
@@ -147,7 +149,7 @@ export function registerKey(r: Registrar): void {
           ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }),
           ...(opts.alg === undefined ? {} : { algorithm: opts.alg }),
           ...(opts.expires === undefined ? {} : { expires: opts.expires }),
-          ...(opts.publicKey === undefined ? {} : { publicKeyPem: await readText(opts.publicKey, PEM_MAX, 'PEM public key') }),
+          ...(opts.publicKey === undefined ? {} : { publicKeyPem: await readPem(opts.publicKey) }),
         });
         const { key: k, retired } = out;
         return {

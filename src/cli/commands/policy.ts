@@ -3,17 +3,12 @@ import type { SourceProblem } from '../../core/yaml.ts';
 import type { Context } from '../../app/workspace.ts';
 import { CustodyError } from '../../core/errors.ts';
 import { withContext } from '../context.ts';
-import { CLIENT_LIMITS, readPolicyFolder, readText, writeOut } from '../files.ts';
+import { clientLimits, readPolicyFolder, readText, writeOut } from '../files.ts';
 import { invoke } from '../invoke.ts';
 import { shortDigest, table, type GlobalOptions } from '../output.ts';
 import type { Registrar } from '../program.ts';
 
 type Decision = OutputOf<'policy.explain'>;
-
-/** A policy folder the user named, as the files an operation reads (the path only names it in messages). */
-async function policyFiles(path: string): Promise<{ root: string; sources: { path: string; text: string }[] }> {
-  return { root: path, sources: (await readPolicyFolder(path)).sources };
-}
 
 /**
  * Opens the workspace when there is one; `check` and `test` also work on a bare
@@ -115,7 +110,7 @@ export function registerPolicy(r: Registrar): void {
     .action((opts: { env: string; resolved?: boolean; policy?: string }) => {
       r.run(async (g) => {
         const { stringify } = await import('yaml');
-        const s = await invoke(g, 'policy.show', { environment: opts.env, ...(opts.policy === undefined ? {} : { files: await policyFiles(opts.policy) }) });
+        const s = await invoke(g, 'policy.show', { environment: opts.env, ...(opts.policy === undefined ? {} : { files: await readPolicyFolder(opts.policy) }) });
         const header = `# environment ${s.environment}: policy ${s.policy}, ${s.source === 'published' ? `published v${s.version ?? '?'}` : 'unsigned files'}, digest ${s.digest}`;
         const body = opts.resolved || s.text === undefined ? stringify(s.resolved, { lineWidth: 0 }) : `# ${s.file ?? ''}\n${s.text}`;
         return { json: s, human: `${header}\n${body}` };
@@ -132,8 +127,8 @@ export function registerPolicy(r: Registrar): void {
           policy === undefined
             ? {}
             : /\.json$/.test(policy)
-              ? { bundle: await readText(policy, CLIENT_LIMITS.evidenceBytes, 'policy bundle'), bundleSource: policy }
-              : { files: await policyFiles(policy) };
+              ? { bundle: await readText(policy, (await clientLimits()).evidenceBytes, 'policy bundle'), bundleSource: policy }
+              : { files: await readPolicyFolder(policy) };
         const d = await invoke(g, 'policy.explain', { artifact, environment: opts.env, ...given });
         return { json: d, human: decisionText(d), exitCode: EXIT[d.outcome] };
       });
@@ -147,7 +142,7 @@ export function registerPolicy(r: Registrar): void {
       r.run(async (g) => {
         const s = await invoke(g, 'policy.simulate', {
           environment: opts.env,
-          ...(opts.policy === undefined ? {} : { files: await policyFiles(opts.policy) }),
+          ...(opts.policy === undefined ? {} : { files: await readPolicyFolder(opts.policy) }),
           ...(opts.limit === undefined || Number.isNaN(opts.limit) ? {} : { limit: opts.limit }),
         });
         const lines = [
@@ -174,7 +169,7 @@ export function registerPolicy(r: Registrar): void {
     .action((path: string | undefined, opts: { key: string; out?: string }) => {
       r.run(async (g) => {
         // Without a path, the workspace's own policy folder (policies.dir) is published, on whichever side it is.
-        const res = await invoke(g, 'policy.publish', { key: opts.key, ...(path === undefined ? {} : { files: await policyFiles(path) }) });
+        const res = await invoke(g, 'policy.publish', { key: opts.key, ...(path === undefined ? {} : { files: await readPolicyFolder(path) }) });
         if (opts.out !== undefined) await writeOut(opts.out, res.bundle);
         const { bundle: _bundle, ...json } = res;
         const human = res.created
@@ -199,7 +194,7 @@ export function registerPolicy(r: Registrar): void {
   r.command(policy, 'verify <bundle>', "verify a signed policy bundle file against this workspace's keys", 'custody policy verify policy-v1.json')
     .action((file: string) => {
       r.run(async (g) => {
-        const p = await invoke(g, 'policy.verify', { bundle: await readText(file, CLIENT_LIMITS.evidenceBytes, 'policy bundle'), source: file });
+        const p = await invoke(g, 'policy.verify', { bundle: await readText(file, (await clientLimits()).evidenceBytes, 'policy bundle'), source: file });
         return {
           json: p,
           human: `ok: policy set v${p.version} (${p.setDigest}), published ${p.publishedAt} by ${p.publishedBy}; policies ${p.policies.join(', ')}`,

@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { CLIENT_LIMITS, readUtf8, writeOut } from '../files.ts';
+import { clientLimits, readUtf8, writeOut } from '../files.ts';
 import { invoke } from '../invoke.ts';
 import { shortDigest } from '../output.ts';
 import type { Registrar } from '../program.ts';
@@ -37,10 +37,11 @@ export function registerSign(r: Registrar): void {
           throw new CustodyError('USAGE', `required option '${opts.predicate === undefined ? '--predicate <file>' : '--key <name>'}' not specified`, { hint: 'see `custody attest --help`' });
         }
         const { predicate, key } = opts;
-        const text = await readUtf8(predicate, CLIENT_LIMITS.evidenceBytes, 'predicate');
+        const max = (await clientLimits()).evidenceBytes;
+        const text = await readUtf8(predicate, max, 'predicate');
         // Parsed here too, so a file that is not JSON is named as the user named it, whichever side signs.
         const { parsePredicate } = await import('../../app/sign.ts');
-        parsePredicate(text, predicate, CLIENT_LIMITS.evidenceBytes);
+        parsePredicate(text, predicate, max);
         const { bundle, ...res } = await invoke(g, 'evidence.attest', {
           artifact,
           key,
@@ -62,7 +63,7 @@ export function registerSign(r: Registrar): void {
     .action((file: string, opts: { certificateIdentity?: string; certificateOidcIssuer?: string }) => {
       r.run(async (g) => {
         const res = await invoke(g, 'evidence.import', {
-          evidence: await readUtf8(file, CLIENT_LIMITS.evidenceBytes, 'evidence'),
+          evidence: await readUtf8(file, (await clientLimits()).evidenceBytes, 'evidence'),
           source: file,
           ...(opts.certificateIdentity === undefined ? {} : { certificateIdentity: opts.certificateIdentity }),
           ...(opts.certificateOidcIssuer === undefined ? {} : { certificateOidcIssuer: opts.certificateOidcIssuer }),
