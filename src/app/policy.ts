@@ -295,9 +295,14 @@ async function verifiedPayload(ctx: Context, tx: Tx, bundleText: string, recorde
   return r.value;
 }
 
+/** An environment of custody.yaml by name; a name such as "constructor" is not one (the name comes from a request). */
+function environmentOf(ctx: Context, environment: string): Config['environments'][string] | undefined {
+  return Object.hasOwn(ctx.config.environments, environment) ? ctx.config.environments[environment] : undefined;
+}
+
 /** The compiled policy an environment evaluates, after checking custody.yaml still binds it as signed. */
 export function policyFor(ctx: Context, set: ActiveSet, environment: string): CompiledPolicy {
-  const env = ctx.config.environments[environment];
+  const env = environmentOf(ctx, environment);
   if (!env) {
     const known = Object.keys(ctx.config.environments);
     throw new CustodyError('ENVIRONMENT_NOT_FOUND', `no environment named ${environment}`, { hint: known.length ? `environments: ${known.join(', ')}` : 'define environments in custody.yaml' });
@@ -349,7 +354,7 @@ export async function policyInput(ctx: Context, tx: Tx, artifact: Artifact, envi
   return {
     time: now,
     kind: 'promotion',
-    environment: { name: environment, from: ctx.config.environments[environment]?.from ?? [] },
+    environment: { name: environment, from: environmentOf(ctx, environment)?.from ?? [] },
     artifact: {
       digest: artifact.digest,
       name: artifact.name,
@@ -470,7 +475,7 @@ async function proposedSet(ctx: Context, from: PolicySetSource): Promise<ActiveS
 }
 
 function policyForFiles(ctx: Context, set: ActiveSet, environment: string): CompiledPolicy {
-  const env = ctx.config.environments[environment];
+  const env = environmentOf(ctx, environment);
   if (!env) throw new CustodyError('ENVIRONMENT_NOT_FOUND', `no environment named ${environment}`, { hint: `environments: ${Object.keys(ctx.config.environments).join(', ') || 'none'}` });
   const name = env.policy ?? environment;
   const p = set.policies.get(name);

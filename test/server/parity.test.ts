@@ -69,6 +69,21 @@ describe('operations behind the remote CLI', () => {
     assert.equal((await body(await t.call(operation('audit.checkpoint'), {}, auditor)))['note'], grown, 'the stored checkpoint is unchanged');
   });
 
+  it('finds no environment named after an Object property (found by the fuzz test)', async () => {
+    const t = await api();
+    const reader = await t.token([]);
+    for (const environment of ['valueOf', 'constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      for (const [id, input] of [
+        ['policy.explain', { artifact: 'pkg:npm/example@1.0.0', environment }],
+        ['policy.show', { environment }],
+        ['policy.simulate', { environment }],
+      ] as const) {
+        const res = await t.call(operation(id), input, reader);
+        assert.equal((await body(res)).error?.code, 'ENVIRONMENT_NOT_FOUND', `${id} ${environment}`);
+      }
+    }
+  });
+
   it('packs an export in memory only up to its limit', async () => {
     const members = [{ name: 'a.txt', data: new Uint8Array(4096) }];
     assert.ok((await packTar(members, 1 << 20)).length > 4096);
