@@ -96,7 +96,7 @@ export function evidencePath(home: string, digest: DigestString, format: 'bundle
 }
 
 /** Writes via a temporary file, fsync and rename, so a reader never sees half a bundle. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+export async function writeFileAtomic(path: string, text: string | Uint8Array): Promise<void> {
   const dir = join(path, '..');
   await mkdir(dir, { recursive: true }).catch((e: unknown) => {
     throw fsError(e, dir);

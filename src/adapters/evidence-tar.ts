@@ -65,6 +65,41 @@ export async function writeTar(path: string, members: AsyncIterable<TarMember> |
   return { bytes: (await stat(path)).size, members: count };
 }
 
+/** Packs members into a tar in memory (for an answer over HTTP), refusing to grow past `maxBytes`. */
+export async function packTar(members: AsyncIterable<TarMember> | Iterable<TarMember>, maxBytes: number): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  const collected = new Promise<void>((resolve, reject) => {
+    pack.on('data', (data: unknown) => {
+      const c = data as Buffer;
+      size += c.length;
+      if (size > maxBytes) over = true;
+      else chunks.push(c);
+    });
+    pack.on('end', resolve);
+    pack.on('error', reject);
+  });
+  const tooLarge = () => new CustodyError('INPUT_TOO_LARGE', `the evidence bundle is over ${maxBytes} bytes`, { hint: 'export a smaller range with --from and --to' });
+  const mtime = new Date(0);
+  try {
+    for await (const m of members) {
+      if (over) throw tooLarge();
+      await new Promise<void>((resolve, reject) => {
+        pack.entry({ name: m.name, size: m.data.length, mode: 0o644, mtime }, Buffer.from(m.data.buffer, m.data.byteOffset, m.data.length), (err) => (err ? reject(err) : resolve()));
+      });
+    }
+    pack.finalize();
+    await collected;
+  } catch (e) {
+    pack.destroy();
+    throw e instanceof CustodyError ? e : new CustodyError('INTERNAL', `packing the evidence bundle failed: ${(e as Error).message}`, { cause: e });
+  }
+  if (over) throw tooLarge();
+  return Buffer.concat(chunks, size);
+}
+
 /** Streams a tar's regular-file members, in order, each read whole (within the limits). */
 export async function readTar(path: string, limits: TarLimits, onMember: (m: TarMember) => void | Promise<void>): Promise<{ members: number; bytes: number }> {
   let size: number;

@@ -260,7 +260,12 @@ export function verificationError(what: string, result: VerifyResult): CustodyEr
 // ---------------------------------------------------------------- import
 
 export interface ImportInput {
-  file: string;
+  /** The evidence: a file here, or */
+  file?: string;
+  /** its text, as a client sends it (the server never opens a path it is given), with */
+  text?: string;
+  /** what to call it in messages (a client's file name; never opened). */
+  source?: string;
   certificateIdentity?: string;
   certificateOidcIssuer?: string;
 }
@@ -285,16 +290,23 @@ export async function importEvidence(ctx: Context, input: ImportInput): Promise<
     if ((input.certificateIdentity === undefined) !== (input.certificateOidcIssuer === undefined)) {
       throw new CustodyError('USAGE', 'give --certificate-identity and --certificate-oidc-issuer together');
     }
+    if ((input.file === undefined) === (input.text === undefined)) throw new CustodyError('USAGE', 'give the evidence as a file or as text, not both and not neither');
     const max = ctx.config.limits.evidenceBytes;
-    const text = decodeUtf8(await readLimited(input.file, max, 'evidence'), input.file);
-    const pieces = splitEvidence(text, input.file);
+    const name = input.file ?? input.source ?? 'the evidence';
+    let text: string;
+    if (input.file !== undefined) text = decodeUtf8(await readLimited(input.file, max, 'evidence'), input.file);
+    else {
+      text = input.text ?? '';
+      if (Buffer.byteLength(text, 'utf8') > max) throw new CustodyError('INPUT_TOO_LARGE', `${name} is over ${max} bytes`);
+    }
+    const pieces = splitEvidence(text, name);
     const expect = input.certificateIdentity !== undefined && input.certificateOidcIssuer !== undefined ? { identity: input.certificateIdentity, issuer: input.certificateOidcIssuer } : null;
 
     const verified = await ctx.store.read(async (tx) => {
       const keys = await trustedKeys(tx);
       const out: { evidence: StoredEvidence; artifact: Artifact }[] = [];
       for (const [i, body] of pieces.entries()) {
-        const where = pieces.length > 1 ? `${input.file} line ${i + 1}` : input.file;
+        const where = pieces.length > 1 ? `${name} line ${i + 1}` : name;
         const claim = claimedSubjects(body, max, where);
         const artifact = await findSubjectArtifact(tx, claim.subjects);
         if (!artifact) {

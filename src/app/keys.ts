@@ -262,8 +262,10 @@ export interface RotateKeyInput {
   algorithm?: string;
   /** Defaults to the replaced version's validity length. */
   expires?: string;
-  /** External keys only: the new public key, which Custody cannot generate. */
+  /** External keys only: the new public key, which Custody cannot generate: a PEM file here, or */
   publicKeyFile?: string;
+  /** the PEM text itself (what a client sends: the server never opens a path it is given). */
+  publicKeyPem?: string;
 }
 
 export interface RotateResult {
@@ -294,17 +296,18 @@ export async function rotateKey(ctx: Context, input: RotateKeyInput): Promise<Ro
     const label = `${name}@${latest.version + 1}`;
 
     let p: Provisioned;
+    const successor = input.publicKeyPem !== undefined ? { pem: input.publicKeyPem } : input.publicKeyFile !== undefined ? { file: input.publicKeyFile } : undefined;
     if (latest.backend === 'external') {
-      if (input.publicKeyFile === undefined) {
+      if (successor === undefined) {
         throw new CustodyError('USAGE', `${name} is an external key: Custody cannot generate its successor`, {
           hint: `pass the new public key: custody key rotate ${name} --public-key new.pem`,
         });
       }
-      const publicKey = await readPublicKey(ctx, input.publicKeyFile);
+      const publicKey = await readPublicKey(ctx, successor);
       const done = () => Promise.resolve();
       p = { keyid: keyidOf(publicKey), publicKey, ref: null, publish: done, finish: done, discard: done };
     } else {
-      if (input.publicKeyFile !== undefined) throw new CustodyError('USAGE', `--public-key is for external keys; ${name} is held by the ${latest.backend} backend`);
+      if (successor !== undefined) throw new CustodyError('USAGE', `--public-key is for external keys; ${name} is held by the ${latest.backend} backend`);
       const spec = specOf(ref);
       if (spec === undefined) throw new CustodyError('KEY_STATE_INVALID', `${keyLabel(latest)} has no recorded private key location`);
       p = await provision(ctx, spec, algorithm, label);
@@ -441,16 +444,28 @@ export async function revokeKeyVersion(ctx: Context, ref: string, input: RevokeK
 /** A PEM public key is well under 2 KiB (RSA 4096: ~800 bytes); anything larger is not one. */
 export const PUBLIC_KEY_MAX_BYTES = 16 * 1024;
 
-async function readPublicKey(ctx: Context, file: string): Promise<KeyObject> {
-  const bytes = await readLimited(file, Math.min(PUBLIC_KEY_MAX_BYTES, ctx.config.limits.configBytes), 'PEM public key');
-  const publicKey = parsePublicKeyPem(bytes.toString('utf8'));
+/** A PEM public key from a file on this machine, or as text a client sent. */
+async function readPublicKey(ctx: Context, from: { file: string } | { pem: string }): Promise<KeyObject> {
+  const max = Math.min(PUBLIC_KEY_MAX_BYTES, ctx.config.limits.configBytes);
+  let text: string;
+  if ('file' in from) text = (await readLimited(from.file, max, 'PEM public key')).toString('utf8');
+  else {
+    if (Buffer.byteLength(from.pem, 'utf8') > max) throw new CustodyError('INPUT_TOO_LARGE', `the PEM public key is over ${max} bytes`);
+    text = from.pem;
+  }
+  const publicKey = parsePublicKeyPem(text);
   algorithmOf(publicKey);
   return publicKey;
 }
 
 export interface ImportKeyInput {
   name: string;
-  pemFile: string;
+  /** The PEM public key: a file here, or */
+  pemFile?: string;
+  /** its text, as a client sends it, with */
+  pem?: string;
+  /** what to call it in messages (a client's file name; never opened). */
+  source?: string;
   purposes?: readonly string[];
   owner?: string;
   expires?: string;
@@ -465,10 +480,11 @@ export async function importPublicKey(ctx: Context, input: ImportKeyInput): Prom
   const owner = validateIdentity(input.owner ?? ctx.actor.identity);
   const validForMs = parseValidity(input.expires);
   const expected = input.keyid === undefined ? undefined : validateKeyid(input.keyid);
-  const publicKey = await readPublicKey(ctx, input.pemFile);
+  if ((input.pem === undefined) === (input.pemFile === undefined)) throw new CustodyError('USAGE', 'give the public key as a PEM file or as PEM text, not both and not neither');
+  const publicKey = await readPublicKey(ctx, input.pem !== undefined ? { pem: input.pem } : { file: input.pemFile ?? '' });
   const keyid = keyidOf(publicKey);
   if (expected !== undefined && !bytesEqual(Buffer.from(expected, 'hex'), Buffer.from(keyid, 'hex'))) {
-    throw new CustodyError('KEY_ID_MISMATCH', `the PEM in ${input.pemFile} has key id ${keyid}, not ${expected}`, {
+    throw new CustodyError('KEY_ID_MISMATCH', `the PEM in ${input.pemFile ?? input.source ?? 'the request'} has key id ${keyid}, not ${expected}`, {
       hint: 'the file is not the key you expected: check where it came from',
       details: { expected, actual: keyid },
     });

@@ -38,7 +38,7 @@ import {
   type Manifest,
   type NoteVerifier,
 } from '../core/tlog/index.ts';
-import { DEFAULT_TAR_LIMITS, readTar, writeTar, type TarLimits, type TarMember } from '../adapters/evidence-tar.ts';
+import { DEFAULT_TAR_LIMITS, packTar, readTar, writeTar, type TarLimits, type TarMember } from '../adapters/evidence-tar.ts';
 import { readLimited } from '../adapters/read-limited.ts';
 import { auditRefusal } from './audit.ts';
 import { loadSigner } from './keys.ts';
@@ -49,7 +49,10 @@ export const STORED_CHECKPOINT_FILE = 'latest-checkpoint';
 /** Rows per read while streaming the log. */
 const PAGE = 512;
 /** Largest log key file read. */
-const MAX_KEY_BYTES = 64 * 1024;
+export const MAX_KEY_BYTES = 64 * 1024;
+/** Largest evidence bundle handed back as bytes (over HTTP, base64 in JSON): larger logs are exported in ranges. */
+export const EXPORT_MAX_BYTES = 48 * 1024 * 1024;
+export { MAX_NOTE_BYTES };
 
 /** A file's bytes, or undefined when there is no such file. */
 async function readIfExists(path: string, maxBytes: number): Promise<Uint8Array | undefined> {
@@ -97,6 +100,13 @@ async function readLogKeys(files: readonly string[], origin: string): Promise<No
   const out: NoteVerifier[] = [];
   for (const f of files) out.push(parseLogKey(Buffer.from(await readLimited(f, MAX_KEY_BYTES)).toString('utf8'), origin));
   return out;
+}
+
+function parseLogKeys(texts: readonly string[], origin: string): NoteVerifier[] {
+  return texts.map((t) => {
+    if (Buffer.byteLength(t, 'utf8') > MAX_KEY_BYTES) throw new CustodyError('INPUT_TOO_LARGE', `a log key is over ${MAX_KEY_BYTES} bytes`);
+    return parseLogKey(t, origin);
+  });
 }
 
 // ---------------------------------------------------------------- checkpoints
@@ -329,6 +339,7 @@ export async function latestCheckpoint(ctx: Context): Promise<StoredCheckpoint> 
  * verifies by itself is attached), so it appends no entry.
  */
 export async function attachCosignature(ctx: Context, cosigned: string): Promise<boolean> {
+  if (Buffer.byteLength(cosigned, 'utf8') > MAX_NOTE_BYTES) throw new CustodyError('INPUT_TOO_LARGE', `a checkpoint is at most ${MAX_NOTE_BYTES} bytes`);
   const parsed = parseNote(cosigned);
   const signed = parseCheckpointText(parsed.text);
   if (signed.origin !== ctx.config.log.origin) return false;
@@ -337,11 +348,36 @@ export async function attachCosignature(ctx: Context, cosigned: string): Promise
     for (const c of await tx.log.checkpoints({ size: signed.size, seq: -1 }, 1000)) {
       if (c.size !== signed.size) break;
       if (parseNote(c.note).text !== parsed.text) continue;
-      await tx.log.updateCheckpointNote(c.seq, addSignatures(c.note, parsed.signatures.map((x) => x.line)));
+      const note = addSignatures(c.note, parsed.signatures.map((x) => x.line));
+      // Readers refuse a note past their size and signature-count limits: cosignatures must not make the log's own checkpoint unreadable.
+      try {
+        parseNote(note);
+      } catch (e) {
+        throw new CustodyError('INPUT_TOO_LARGE', `checkpoint #${c.seq} cannot take these cosignatures: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+      await tx.log.updateCheckpointNote(c.seq, note);
       found = true;
     }
     return found;
   });
+}
+
+/** The consistency proof between two sizes of the log (RFC 9162 §2.1.4), for a witness that cosigned the smaller. */
+export async function consistencyProof(ctx: Context, size1: number, size2: number): Promise<{ size1: number; size2: number; proof: string[] }> {
+  return ctx.store.read(async (tx) => {
+    const size = await tx.log.size();
+    if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 0 || size1 > size2 || size2 > size) {
+      throw new CustodyError('INPUT_INVALID', `${size1}→${size2} is not a pair of sizes of this log (0 ≤ from ≤ to ≤ ${size})`);
+    }
+    const proof = size1 === 0 || size1 === size2 ? [] : await tx.log.consistencyProof(size1, size2);
+    return { size1, size2, proof: proof.map(encodeBase64) };
+  });
+}
+
+/** A witness refused to cosign (a rollback, a fork): that is put on the record, as the witness said it. */
+export async function recordWitnessRefusal(ctx: Context, reason: string): Promise<void> {
+  const time = ctx.clock.now().toISOString();
+  await ctx.store.transaction((tx) => tx.log.append({ type: 'request.refused', actor: ctx.actor.identity, time, payload: { action: 'audit.witness', code: 'WITNESS_REFUSED', reason } }));
 }
 
 // ---------------------------------------------------------------- proofs
@@ -409,10 +445,14 @@ export interface AuditReport {
 }
 
 export interface AuditOptions {
-  /** Trusted checkpoints kept outside the database (witnessed, or saved by an auditor): file paths. */
+  /** Trusted checkpoints kept outside the database (witnessed, or saved by an auditor): file paths, or */
   checkpointFiles?: readonly string[];
-  /** Pin the log's keys instead of trusting the workspace's key records. */
+  /** their texts as a client sends them, each with what to call it in the report. */
+  checkpoints?: readonly { source: string; note: string }[];
+  /** Pin the log's keys instead of trusting the workspace's key records: files, or */
   logKeyFiles?: readonly string[];
+  /** their texts (PEM or vkey). */
+  logKeys?: readonly string[];
   /** Progress, every page. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -429,7 +469,13 @@ export async function auditVerify(ctx: Context, options: AuditOptions = {}): Pro
   const stored = await readIfExists(join(ctx.home, STORED_CHECKPOINT_FILE), MAX_NOTE_BYTES);
   if (stored) outside.push(outsideCheckpoint(stored, `the workspace's copy (${STORED_CHECKPOINT_FILE})`));
   for (const f of options.checkpointFiles ?? []) outside.push(outsideCheckpoint(await readLimited(f, MAX_NOTE_BYTES), f));
-  const pinned = options.logKeyFiles && options.logKeyFiles.length > 0 ? await readLogKeys(options.logKeyFiles, origin) : undefined;
+  for (const c of options.checkpoints ?? []) {
+    const bytes = Buffer.from(c.note, 'utf8');
+    if (bytes.length > MAX_NOTE_BYTES) throw new CustodyError('INPUT_TOO_LARGE', `${c.source} is over ${MAX_NOTE_BYTES} bytes`);
+    outside.push(outsideCheckpoint(bytes, c.source));
+  }
+  const pinnedKeys = [...(options.logKeyFiles && options.logKeyFiles.length > 0 ? await readLogKeys(options.logKeyFiles, origin) : []), ...parseLogKeys(options.logKeys ?? [], origin)];
+  const pinned = pinnedKeys.length > 0 ? pinnedKeys : undefined;
 
   return ctx.store.read(async (tx) => {
     const verifiers = pinned ?? logVerifiers(await tx.keys.list(), origin);
@@ -534,13 +580,16 @@ async function consistent(tx: Tx, previous: { size: number; root: Uint8Array } |
 // ---------------------------------------------------------------- export
 
 export interface ExportOptions {
-  out: string;
+  /** Write the tar here; without it, the tar comes back as bytes (at most EXPORT_MAX_BYTES). */
+  out?: string;
   from?: number;
   to?: number;
 }
 
 export interface ExportResult {
-  out: string;
+  out?: string;
+  /** The tar itself, when no `out` was given. */
+  tar?: Buffer;
   origin: string;
   from: number;
   to: number;
@@ -624,8 +673,13 @@ export async function exportEvidence(ctx: Context, options: ExportOptions): Prom
         yield { name: entriesMemberName(first, last), data: text(`${lines.join('\n')}\n`) };
       }
     }
+    const summary = { origin, from, to, treeSize: anchor.size, entries: to - from, checkpoints: checkpoints.length };
+    if (options.out === undefined) {
+      const tar = await packTar(members(), EXPORT_MAX_BYTES);
+      return { ...summary, bytes: tar.length, tar };
+    }
     const written = await writeTar(options.out, members());
-    return { out: options.out, origin, from, to, treeSize: anchor.size, entries: to - from, checkpoints: checkpoints.length, bytes: written.bytes };
+    return { out: options.out, ...summary, bytes: written.bytes };
   });
 }
 
@@ -659,7 +713,7 @@ export async function verifyEvidence(file: string, logKeyFiles: readonly string[
 
 // ---------------------------------------------------------------- helpers for the CLI
 
-export function describeFinding(f: Finding): string {
+export function describeFinding(f: Pick<Finding, 'index' | 'message'> & { kind: string }): string {
   return `first difference at entry ${f.index}: ${f.kind}: ${f.message}`;
 }
 

@@ -40,6 +40,7 @@ import { compilePattern } from '../core/policy/match.ts';
 import { isKnownPredicateType as isIntotoPredicateType } from '../core/intoto.ts';
 import type { LogEntry, PolicyVersionRecord, Signer, Tx } from '../core/ports.ts';
 import { VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
+import type { PolicySource } from '../core/policy/resolve.ts';
 import { keyPositionOf, type SourceProblem } from '../core/yaml.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
@@ -62,17 +63,53 @@ export function policyDirOf(ctx: Pick<Context, 'home' | 'config'>): string {
 
 // ---------------------------------------------------------------- loading files
 
+/**
+ * Policy files a client sent: what a policy folder holds, read on the client's
+ * machine. `root` only names the folder in messages; the server never opens it.
+ */
+export interface PolicyFiles {
+  root: string;
+  sources: readonly PolicySource[];
+}
+
+/** A policy set to read: a folder (or a file in it) on this machine, or the files a client sent. */
+export type PolicySetSource = string | PolicyFiles;
+
+/** As the folder reader: at most this many files, relative paths of plain names, no hidden entries, a few levels deep. */
+const MAX_SENT_FILES = 500;
+const SENT_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+/** Sent files get the checks the folder reader applies on disk, so both ways in refuse the same sets. */
+function checkSentFiles(files: PolicyFiles, maxBytes: number): { root: string; sources: PolicySource[] } {
+  if (files.sources.length > MAX_SENT_FILES) throw new CustodyError('INPUT_TOO_LARGE', `${files.root} holds more than ${MAX_SENT_FILES} YAML files`, { hint: 'point at the policy-set folder itself' });
+  const seen = new Set<string>();
+  for (const f of files.sources) {
+    const segments = f.path.split('/');
+    if (segments.length > 5 || !segments.every((x) => SENT_SEGMENT.test(x)) || !/\.ya?ml$/.test(f.path)) {
+      throw new CustodyError('INPUT_INVALID', `"${f.path.slice(0, 200)}" is not a policy file path (relative, forward slashes, *.yaml)`);
+    }
+    if (seen.has(f.path)) throw new CustodyError('INPUT_INVALID', `${f.path} is sent twice`);
+    seen.add(f.path);
+    if (Buffer.byteLength(f.text, 'utf8') > maxBytes) throw new CustodyError('INPUT_TOO_LARGE', `${f.path} is larger than ${maxBytes} bytes`, { hint: 'raise limits.configBytes in custody.yaml if this is intended' });
+  }
+  // The folder reader's order, so digests and messages do not depend on how the files arrived.
+  const sources = [...files.sources].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map((f) => ({ path: f.path, text: f.text }));
+  return { root: files.root, sources };
+}
+
 export interface LoadedSet {
   root: string;
+  /** The texts the set was resolved from, by path: what `publish` signs and `show` prints. */
+  texts: Map<string, string>;
   result: ResolveResult;
   compiled: Map<string, CompiledPolicy>;
   problems: SourceProblem[];
   warnings: SourceProblem[];
 }
 
-/** Reads, resolves and compiles the policy files at `path`; problems are returned, not thrown. */
-export async function loadPolicyFiles(path: string, maxBytes: number): Promise<LoadedSet> {
-  const { root, sources } = await readPolicySources(path, { maxBytesPerFile: maxBytes });
+/** Reads, resolves and compiles the policy files at `from`; problems are returned, not thrown. */
+export async function loadPolicyFiles(from: PolicySetSource, maxBytes: number): Promise<LoadedSet> {
+  const { root, sources } = typeof from === 'string' ? await readPolicySources(from, { maxBytesPerFile: maxBytes }) : checkSentFiles(from, maxBytes);
   const result = resolvePolicySet(sources, { yamlLimits: { maxBytes, maxAliases: 100, maxDepth: 64 } });
   const problems = [...result.problems];
   const compiled = new Map<string, CompiledPolicy>();
@@ -81,7 +118,12 @@ export async function loadPolicyFiles(path: string, maxBytes: number): Promise<L
     if (c.ok) compiled.set(name, c.policy);
     else problems.push(...c.problems);
   }
-  return { root, result, compiled, problems, warnings: [...result.warnings] };
+  return { root, texts: new Map(sources.map((s) => [s.path, s.text])), result, compiled, problems, warnings: [...result.warnings] };
+}
+
+/** The resolved sources with their texts, as read once (never re-read: the files may have changed since). */
+function sourcesWithText(set: LoadedSet): { path: string; sha256: string; text: string }[] {
+  return set.result.sources.map((s) => ({ ...s, text: set.texts.get(s.path) ?? '' }));
 }
 
 function invalid(set: LoadedSet): CustodyError {
@@ -269,9 +311,14 @@ async function verifiedPayload(ctx: Context, tx: Tx, bundleText: string, recorde
   return r.value;
 }
 
+/** An environment of custody.yaml by name; a name such as "constructor" is not one (the name comes from a request). */
+function environmentOf(ctx: Context, environment: string): Config['environments'][string] | undefined {
+  return Object.hasOwn(ctx.config.environments, environment) ? ctx.config.environments[environment] : undefined;
+}
+
 /** The compiled policy an environment evaluates, after checking custody.yaml still binds it as signed. */
 export function policyFor(ctx: Context, set: ActiveSet, environment: string): CompiledPolicy {
-  const env = ctx.config.environments[environment];
+  const env = environmentOf(ctx, environment);
   if (!env) {
     const known = Object.keys(ctx.config.environments);
     throw new CustodyError('ENVIRONMENT_NOT_FOUND', `no environment named ${environment}`, { hint: known.length ? `environments: ${known.join(', ')}` : 'define environments in custody.yaml' });
@@ -328,7 +375,7 @@ export async function policyInput(ctx: Context, tx: Tx, artifact: Artifact, envi
   return {
     time: now,
     kind: 'promotion',
-    environment: { name: environment, from: ctx.config.environments[environment]?.from ?? [] },
+    environment: { name: environment, from: environmentOf(ctx, environment)?.from ?? [] },
     artifact: {
       digest: artifact.digest,
       name: artifact.name,
@@ -362,6 +409,10 @@ export async function currentIn(tx: Tx, environment: string): Promise<PolicyInpu
 export interface ExplainOptions {
   /** A signed bundle file (`policy publish --out`), or, with requireSignedPolicies off, a policy folder. */
   policy?: string;
+  /** A signed bundle's text, as a client sends it, with what to call it in messages. */
+  bundle?: { text: string; source: string };
+  /** Policy files a client sent (requireSignedPolicies off only). */
+  files?: PolicyFiles;
 }
 
 /** Evaluates one artifact against an environment's policy in a read-only snapshot: nothing changes. */
@@ -369,16 +420,25 @@ export async function explainArtifact(ctx: Context, ref: string, environment: st
   const now = ctx.clock.now();
   return ctx.store.read(async (tx) => {
     const artifact = await findArtifact(tx, ref);
-    const set = options.policy === undefined ? await activeSet(ctx, tx) : await setFromPath(ctx, tx, options.policy);
+    const set =
+      options.bundle !== undefined
+        ? await setFromBundle(ctx, tx, options.bundle.text, options.bundle.source)
+        : options.files !== undefined
+          ? await setFromFiles(ctx, options.files)
+          : options.policy === undefined
+            ? await activeSet(ctx, tx)
+            : /\.json$/.test(options.policy)
+              ? await setFromBundle(ctx, tx, await readLimited(options.policy, ctx.config.limits.evidenceBytes), options.policy)
+              : await setFromFiles(ctx, options.policy);
     const policy = policyFor(ctx, set, environment);
     return evaluate(policy, await policyInput(ctx, tx, artifact, environment, now, deps));
   });
 }
 
-async function setFromPath(ctx: Context, tx: Tx, path: string): Promise<ActiveSet> {
-  if (/\.json$/.test(path)) {
-    const payload = await verifiedPayload(ctx, tx, await readLimited(path, ctx.config.limits.evidenceBytes), undefined, path);
-    return {
+async function setFromBundle(ctx: Context, tx: Tx, text: string, source: string): Promise<ActiveSet> {
+  if (Buffer.byteLength(text, 'utf8') > ctx.config.limits.evidenceBytes) throw new CustodyError('INPUT_TOO_LARGE', `${source} is larger than ${ctx.config.limits.evidenceBytes} bytes`);
+  const payload = await verifiedPayload(ctx, tx, text, undefined, source);
+  return {
       source: 'published',
       version: payload.version,
       setDigest: payload.setDigest,
@@ -387,15 +447,18 @@ async function setFromPath(ctx: Context, tx: Tx, path: string): Promise<ActiveSe
       environments: payload.environments,
       policies: compilePublished(payload),
       resolved: payload.policies,
-      sources: payload.sources,
-    };
-  }
+    sources: payload.sources,
+  };
+}
+
+async function setFromFiles(ctx: Context, from: PolicySetSource): Promise<ActiveSet> {
+  const path = typeof from === 'string' ? from : from.root;
   if (ctx.config.requireSignedPolicies) {
     throw new CustodyError('POLICY_UNSIGNED', `${path} is unsigned: this workspace evaluates only signed policy sets (requireSignedPolicies: true)`, {
       hint: 'publish it (custody policy publish --key <policy-key> --out set.json) and pass the bundle, or use custody policy simulate to try it',
     });
   }
-  const set = await loadPolicyFiles(path, ctx.config.limits.configBytes);
+  const set = await loadPolicyFiles(from, ctx.config.limits.configBytes);
   if (set.problems.length > 0) throw invalid(set);
   return { source: 'files', version: null, setDigest: null, publishedAt: null, keyid: null, environments: null, policies: set.compiled, resolved: set.result.policies, sources: set.result.sources };
 }
@@ -414,7 +477,7 @@ export interface ShowResult {
   file?: string;
 }
 
-export async function showPolicy(ctx: Context, environment: string, options: { policy?: string } = {}): Promise<ShowResult> {
+export async function showPolicy(ctx: Context, environment: string, options: { policy?: PolicySetSource } = {}): Promise<ShowResult> {
   return ctx.store.read(async (tx) => {
     const set = options.policy === undefined ? await activeSet(ctx, tx) : await proposedSet(ctx, options.policy);
     const policy = set.source === 'published' ? policyFor(ctx, set, environment) : policyForFiles(ctx, set, environment);
@@ -433,15 +496,15 @@ export async function showPolicy(ctx: Context, environment: string, options: { p
 }
 
 /** Proposed files are read whatever requireSignedPolicies says: showing and simulating change nothing. */
-async function proposedSet(ctx: Context, path: string): Promise<ActiveSet> {
-  const set = await loadPolicyFiles(path, ctx.config.limits.configBytes);
+async function proposedSet(ctx: Context, from: PolicySetSource): Promise<ActiveSet> {
+  const set = await loadPolicyFiles(from, ctx.config.limits.configBytes);
   if (set.problems.length > 0) throw invalid(set);
-  const sources = await Promise.all(set.result.sources.map(async (s) => ({ ...s, text: await readLimited(resolve(set.root, s.path), ctx.config.limits.configBytes) })));
+  const sources = sourcesWithText(set);
   return { source: 'files', version: null, setDigest: null, publishedAt: null, keyid: null, environments: null, policies: set.compiled, resolved: set.result.policies, sources };
 }
 
 function policyForFiles(ctx: Context, set: ActiveSet, environment: string): CompiledPolicy {
-  const env = ctx.config.environments[environment];
+  const env = environmentOf(ctx, environment);
   if (!env) throw new CustodyError('ENVIRONMENT_NOT_FOUND', `no environment named ${environment}`, { hint: `environments: ${Object.keys(ctx.config.environments).join(', ') || 'none'}` });
   const name = env.policy ?? environment;
   const p = set.policies.get(name);
@@ -475,10 +538,11 @@ export interface SimulationReport {
  * the proposed files than under the policy in force. Promotion state does not
  * exist yet, so the candidates are the registered artifacts (newest first).
  */
-export async function simulatePolicy(ctx: Context, environment: string, options: { policy?: string; limit?: number } = {}, deps: PolicyDeps = DEFAULT_DEPS): Promise<SimulationReport> {
+export async function simulatePolicy(ctx: Context, environment: string, options: { policy?: PolicySetSource; limit?: number } = {}, deps: PolicyDeps = DEFAULT_DEPS): Promise<SimulationReport> {
   const now = ctx.clock.now();
-  const path = options.policy ?? policyDirOf(ctx);
-  const proposedFiles = await loadPolicyFiles(path, ctx.config.limits.configBytes);
+  const from = options.policy ?? policyDirOf(ctx);
+  const path = typeof from === 'string' ? from : from.root;
+  const proposedFiles = await loadPolicyFiles(from, ctx.config.limits.configBytes);
   if (proposedFiles.problems.length > 0) throw invalid(proposedFiles);
   const proposedSetValue: ActiveSet = { source: 'files', version: null, setDigest: null, publishedAt: null, keyid: null, environments: null, policies: proposedFiles.compiled, resolved: proposedFiles.result.policies, sources: proposedFiles.result.sources };
   const proposed = policyForFiles(ctx, proposedSetValue, environment);
@@ -534,12 +598,13 @@ export interface PublishResult {
 }
 
 /** Signs the resolved set with a `policy` key and records it as the next version, with its log entry, in one transaction. */
-export async function publishPolicies(ctx: Context, options: { path?: string; key: string }, deps: PolicyDeps = DEFAULT_DEPS): Promise<PublishResult> {
+export async function publishPolicies(ctx: Context, options: { path?: string; files?: PolicyFiles; key: string }, deps: PolicyDeps = DEFAULT_DEPS): Promise<PublishResult> {
   const now = ctx.clock.now();
   try {
     requireRole(ctx.actor, 'policy-admin', 'publishing policies');
-    const path = options.path ?? policyDirOf(ctx);
-    const set = await loadPolicyFiles(path, ctx.config.limits.configBytes);
+    const from: PolicySetSource = options.files ?? options.path ?? policyDirOf(ctx);
+    const path = typeof from === 'string' ? from : from.root;
+    const set = await loadPolicyFiles(from, ctx.config.limits.configBytes);
     if (set.problems.length > 0) throw invalid(set);
     const environments: Record<string, EnvironmentBinding> = {};
     for (const [env, e] of Object.entries(ctx.config.environments)) {
@@ -548,7 +613,7 @@ export async function publishPolicies(ctx: Context, options: { path?: string; ke
       environments[env] = { from: e.from, policy };
     }
     const { key, signer } = await deps.loadSigner(ctx, options.key, 'policy');
-    const texts = await Promise.all(set.result.sources.map(async (s) => ({ ...s, text: await readLimited(resolve(set.root, s.path), ctx.config.limits.configBytes) })));
+    const texts = sourcesWithText(set);
     return await ctx.store.transaction(async (tx) => {
       const latest = await tx.policies.latest();
       const version = (latest?.version ?? 0) + 1;
@@ -594,5 +659,11 @@ export async function listPolicyVersions(ctx: Context): Promise<{ version: numbe
 
 /** Verifies a bundle file (from `publish --out`) against this workspace's keys. */
 export async function verifyBundleFile(ctx: Context, file: string): Promise<PolicySetPayload> {
-  return ctx.store.read(async (tx) => verifiedPayload(ctx, tx, await readLimited(file, ctx.config.limits.evidenceBytes), undefined, file));
+  return verifyPolicyBundle(ctx, await readLimited(file, ctx.config.limits.evidenceBytes), file);
+}
+
+/** Verifies a bundle's text (a client sent it; `source` names it in messages) against this workspace's keys. */
+export async function verifyPolicyBundle(ctx: Context, text: string, source: string): Promise<PolicySetPayload> {
+  if (Buffer.byteLength(text, 'utf8') > ctx.config.limits.evidenceBytes) throw new CustodyError('INPUT_TOO_LARGE', `${source} is larger than ${ctx.config.limits.evidenceBytes} bytes`);
+  return ctx.store.read((tx) => verifiedPayload(ctx, tx, text, undefined, source));
 }

@@ -32,8 +32,10 @@ export interface AttestInput extends SignInput {
   predicateType?: string;
   /** a shorthand: provenance, test-result, vulns, spdx, cyclonedx. */
   type?: string;
-  /** The predicate JSON file. */
-  predicate: string;
+  /** The predicate JSON: a file here, or */
+  predicate?: string;
+  /** its text, as a client sends it (the server never opens a path it is given). */
+  predicateText?: string;
 }
 
 export type SignResult = StoredRef & { bundle: unknown };
@@ -68,7 +70,10 @@ export async function attestArtifact(ctx: Context, input: AttestInput): Promise<
     if (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(predicateType) || predicateType.length > 512) {
       throw new CustodyError('USAGE', `"${predicateType}" is not a predicate type URI`, { hint: 'e.g. https://slsa.dev/provenance/v1' });
     }
-    const predicate = validatePredicate(predicateType, await readPredicate(input.predicate, ctx.config.limits.evidenceBytes));
+    if ((input.predicate === undefined) === (input.predicateText === undefined)) throw new CustodyError('USAGE', 'give the predicate as a file or as text, not both and not neither');
+    const max = ctx.config.limits.evidenceBytes;
+    const raw = input.predicateText !== undefined ? parsePredicate(input.predicateText, 'the predicate', max) : await readPredicate(input.predicate ?? '', max);
+    const predicate = validatePredicate(predicateType, raw);
     const artifact = await ctx.store.read((tx) => findArtifact(tx, input.artifact));
     subject = artifact.digest;
     const { key, signer } = await loadSigner(ctx, input.key, 'attest');
@@ -81,11 +86,16 @@ export async function attestArtifact(ctx: Context, input: AttestInput): Promise<
 }
 
 async function readPredicate(path: string, max: number): Promise<unknown> {
-  const text = decodeUtf8(await readLimited(path, max, 'predicate'), path);
+  return parsePredicate(decodeUtf8(await readLimited(path, max, 'predicate'), path), path, max);
+}
+
+/** A predicate's JSON text; `what` names it in messages (a file, or "the predicate"). */
+export function parsePredicate(text: string, what: string, max: number): unknown {
+  if (Buffer.byteLength(text, 'utf8') > max) throw new CustodyError('INPUT_TOO_LARGE', `${what} is over ${max} bytes`);
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new CustodyError('PREDICATE_INVALID', `${path} is not JSON: ${(e as Error).message}`, { cause: e });
+    throw new CustodyError('PREDICATE_INVALID', `${what} is not JSON: ${(e as Error).message}`, { cause: e });
   }
 }
 

@@ -20,6 +20,8 @@ export interface Context {
   blobs: BlobStore;
   clock: Clock;
   actor: Actor;
+  /** True inside `custody server`: inputs come from the network, so use cases refuse what only a local user may ask for. */
+  served?: boolean;
   close(): Promise<void>;
 }
 

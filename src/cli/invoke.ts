@@ -1,5 +1,4 @@
 import type { InputOf, OperationId, OutputOf } from '../app/operations/index.ts';
-import { CustodyError } from '../core/errors.ts';
 import type { IngestProgress } from '../core/ports.ts';
 import { withContext } from './context.ts';
 import type { GlobalOptions } from './output.ts';
@@ -30,11 +29,4 @@ export async function invoke<K extends OperationId>(g: GlobalOptions, id: K, inp
       ...(io.onProgress === undefined ? {} : { onProgress: io.onProgress }),
     }),
   );
-}
-
-/** Commands that only make sense on a local workspace refuse an explicit --server. */
-export function localOnly(g: GlobalOptions, command: string): void {
-  if (g.server !== undefined) {
-    throw new CustodyError('USAGE', `\`custody ${command}\` works on a local workspace only`, { hint: 'drop --server' });
-  }
 }

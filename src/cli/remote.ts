@@ -18,7 +18,8 @@ export interface RemoteTarget {
   token: string | undefined;
 }
 
-const RESPONSE_MAX = 64 * 1024 * 1024;
+// The largest answer is an evidence export: 48 MiB of tar, base64 in JSON.
+const RESPONSE_MAX = 80 * 1024 * 1024;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** `--server`, then CUSTODY_SERVER; undefined means local mode. The token only ever comes from CUSTODY_TOKEN. */

@@ -97,6 +97,11 @@ export const ServerSchema = z
       .strictObject({ origins: z.array(z.url()).default([]).describe('Origins allowed to call the API from a browser; empty turns CORS off.') })
       .prefault({}),
     oidc: z.strictObject({ issuers: z.array(OidcIssuerSchema).default([]) }).prefault({}).describe('OIDC workload identity for CI.'),
+    pkcs11Modules: z
+      .array(z.string().regex(/^\//, 'an absolute path').max(4096))
+      .max(32)
+      .default([])
+      .describe('PKCS#11 libraries `key create --backend pkcs11` may load when asked over the API (absolute paths); a module not listed is refused, since loading a library runs its code in the server.'),
   })
   .describe('`custody server`: listening, limits and authentication.');
 

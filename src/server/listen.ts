@@ -61,7 +61,7 @@ export function composeServer(
   const config = opened.config.server;
   const store = new BoundedStore(opened.store, { maxPending: config.storeQueue });
   // The workspace's own actor never acts over HTTP: every request replaces it with its caller.
-  const ctx = actingAs({ ...opened, store }, { identity: 'custody-server', roles: [] });
+  const ctx = actingAs({ ...opened, store, served: true }, { identity: 'custody-server', roles: [] });
   const auth = new Authenticator({ store, clock: ctx.clock, home: ctx.home, server: config, ...options.authDeps });
   const state = new ServerState();
   const checkpoints = options.appDeps?.checkpoints ?? new CheckpointScheduler({ sign: () => signWorkspaceCheckpoint(ctx), clock: ctx.clock, intervalMs: checkpointIntervalMs(ctx) });

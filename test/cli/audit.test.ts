@@ -104,9 +104,13 @@ describe('custody audit', () => {
     const noKey = await cli(['audit', 'verify', '--evidence', out]);
     assert.equal(noKey.code, 2);
     assert.equal((await cli(['audit', 'export', '--out', out, '--from', 'x', '--home', w.ws.home])).code, 2);
+    // Offline verification asks no server: the same answer with --server (here one that is not even there).
+    const offline = await spawnCli(['audit', 'verify', '--evidence', out, '--log-key', key, '--server', 'http://127.0.0.1:9'], { cwd: elsewhere, env });
+    assert.deepEqual([offline.code, offline.stdout, offline.stderr], [r.code, r.stdout, r.stderr]);
+    // Without --evidence it audits the server's log.
     const remote = await cli(['audit', 'verify', '--server', 'http://127.0.0.1:9']);
-    assert.equal(remote.code, 2);
-    assert.match(remote.stderr, /works on a local workspace only/);
+    assert.equal(remote.code, 5);
+    assert.match(remote.stderr, /^error\[SERVER_UNREACHABLE\]/);
   });
 
   it('witness: cosigns, stores the cosignature with the checkpoint, and the cosigned checkpoint pins audit verify', async () => {

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { decryptKeyFile } from '../../src/adapters/keys-file.ts';
 import { keyidOf, publicKeyPem } from '../../src/core/crypto.ts';
 import type { KeyRecord } from '../../src/core/key.ts';
-import { cli, spawnCli, tempDir, tempWorkspace, type CliResult } from '../helpers.ts';
+import { BIN, cli, spawnCli, tempDir, tempWorkspace, type CliResult } from '../helpers.ts';
 
 let kekPath: string;
 
@@ -24,6 +26,63 @@ const errorCode = (r: CliResult) => r.json<{ error: { code: string } }>().error.
 
 async function listJson(home: string): Promise<KeyRecord[]> {
   return (await cli(['key', 'list', '--home', home, '--json'])).json<{ keys: KeyRecord[] }>().keys;
+}
+
+/** The needles: every encoding of every private key the workspace holds, and the passphrase. */
+async function privateNeedles(home: string, passphrase: string, passphraseKeys: readonly string[]): Promise<{ what: string; bytes: Buffer }[]> {
+  const needles: { what: string; bytes: Buffer }[] = [];
+  for (const k of await listJson(home)) {
+    if (k.backend !== 'file') continue;
+    const text = await readFile(join(home, 'keys', `${k.keyid}.key`), 'utf8');
+    const priv = await decryptKeyFile(text, k.keyid, passphraseKeys.includes(k.name) ? { passphrase } : { kekFile: kekPath });
+    const der = priv.export({ type: 'pkcs8', format: 'der' });
+    const pemText = priv.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const d = Buffer.from((priv.export({ format: 'jwk' }) as { d: string }).d, 'base64url');
+    const label = `${k.name}@${k.version}`;
+    needles.push(
+      { what: `${label} PKCS#8 DER`, bytes: der },
+      { what: `${label} PKCS#8 base64`, bytes: Buffer.from(der.toString('base64')) },
+      { what: `${label} PKCS#8 hex`, bytes: Buffer.from(der.toString('hex')) },
+      { what: `${label} private scalar`, bytes: d },
+      { what: `${label} private scalar hex`, bytes: Buffer.from(d.toString('hex')) },
+      { what: `${label} private scalar base64`, bytes: Buffer.from(d.toString('base64').replace(/=+$/, '')) },
+      { what: `${label} private scalar base64url`, bytes: Buffer.from(d.toString('base64url')) },
+      { what: `${label} PEM header`, bytes: Buffer.from('PRIVATE KEY-----') },
+    );
+    for (const line of pemText.split('\n').filter((l) => l.length === 64)) needles.push({ what: `${label} PEM line`, bytes: Buffer.from(line) });
+  }
+  needles.push({ what: 'passphrase', bytes: Buffer.from(passphrase) });
+  return needles;
+}
+
+/** `custody server` as its own process, with its own environment (its KEK); its request log is everything it writes. */
+async function serverProcess(home: string, env: Record<string, string>): Promise<{ url: string; stop(): Promise<string> }> {
+  const child = spawn(BIN, ['server', '--listen', '127.0.0.1:0', '--home', home], { env: { PATH: '/usr/bin:/bin', HOME: process.env['HOME'] ?? tmpdir(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.on('close', () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const poll = setInterval(() => {
+      const m = /"msg":"listening","url":"([^"]+)"/.exec(out);
+      if (m) {
+        clearInterval(poll);
+        resolve(m[1]!);
+      }
+    }, 20);
+    void exited.then(() => {
+      clearInterval(poll);
+      reject(new Error(`the server exited early: ${out}`));
+    });
+  });
+  return {
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      return out;
+    },
+  };
 }
 
 async function keyFiles(home: string): Promise<string[]> {
@@ -272,6 +331,81 @@ describe('custody key', () => {
     assert.ok(haystacks.some((h) => h.where.endsWith('custody.db')));
     assert.ok((await stat(join(ws.home, 'custody.db'))).size > 0);
     assert.ok(outputs.join('').includes('KEY_DECRYPT_FAILED'), 'the failure paths ran');
+    for (const n of needles) {
+      for (const h of haystacks) assert.equal(h.bytes.indexOf(n.bytes), -1, `${n.what} found in ${h.where}`);
+    }
+  });
+
+  it('never lets private key material reach a response or the request log of a server doing the signing', async () => {
+    const ws = await tempWorkspace();
+    const passphrase = 'a passphrase for the remote leak test';
+    const token = (await cli(['token', 'create', '--identity', 'admin@example.com', '--role', 'key-admin', '--role', 'signer', '--role', 'builder', '--home', ws.home, '--json'])).json<{ token: string }>().token;
+    const outputs: { where: string; text: string }[] = [];
+    // The client holds a token and nothing else: no KEK, no passphrase, no workspace.
+    const cwd = await tempDir();
+    const remote = async (url: string, args: string[], expect?: number) => {
+      for (const json of [true, false]) {
+        const r = await spawnCli([...args, ...(json ? ['--json'] : ['--debug'])], { cwd, env: { CUSTODY_SERVER: url, CUSTODY_TOKEN: token } });
+        outputs.push({ where: `${args.join(' ')} (${json ? 'json' : 'human'})`, text: r.stdout + r.stderr });
+        if (expect !== undefined) assert.equal(r.code, expect, `${args.join(' ')}: ${r.stderr}`);
+      }
+    };
+    const raw = async (url: string, method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      outputs.push({ where: `${method} ${path} (raw, ${res.status})`, text: `${JSON.stringify([...res.headers])}${await res.text()}` });
+    };
+    const logs: string[] = [];
+
+    // The server signs with its own KEK: a passphrase-only one first, then the KEK file as well.
+    let server = await serverProcess(ws.home, { CUSTODY_KEY_PASSPHRASE: passphrase });
+    await remote(server.url, ['key', 'create', 'ec', '--alg', 'ecdsa-p256-sha256', '--purpose', 'policy']);
+    logs.push(await server.stop());
+    server = await serverProcess(ws.home, { CUSTODY_KEK_FILE: kekPath, CUSTODY_KEY_PASSPHRASE: passphrase });
+    const one = async (args: string[]) => {
+      const r = await spawnCli([...args, '--json'], { cwd, env: { CUSTODY_SERVER: server.url, CUSTODY_TOKEN: token } });
+      outputs.push({ where: args.join(' '), text: r.stdout + r.stderr });
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    };
+    await one(['key', 'create', 'ed', '--alg', 'ed25519']);
+    await one(['key', 'create', 'rsa', '--alg', 'rsa-pss-3072-sha256']);
+    await one(['key', 'rotate', 'ed', '--overlap', '1d']);
+    await one(['artifact', 'add', '--digest', `sha256:${'a'.repeat(64)}`, '--name', 'pkg:npm/app', '--version', '1.0.0']);
+    const predicate = join(cwd, 'tests.json');
+    await writeFile(predicate, JSON.stringify({ result: 'PASSED', configuration: [{ uri: 'https://example.com/ci.yml' }] }));
+    await remote(server.url, ['sign', 'pkg:npm/app@1.0.0', '--key', 'ed', '--out', join(cwd, 'app.sigstore.json')], 0);
+    await remote(server.url, ['attest', 'pkg:npm/app@1.0.0', '--type', 'test-result', '--predicate', predicate, '--key', 'rsa', '--out', join(cwd, 'att.sigstore.json')], 0);
+    for (const name of ['ed', 'ed@1', 'ec', 'rsa']) {
+      await remote(server.url, ['key', 'show', name], 0);
+      await remote(server.url, ['key', 'check', name], 0);
+      await remote(server.url, ['key', 'export-public', name], 0);
+      await remote(server.url, ['key', 'export-public', name, '--format', 'jwk'], 0);
+      await raw(server.url, 'GET', `/v1/keys/${encodeURIComponent(name)}`);
+      await raw(server.url, 'POST', `/v1/keys/${encodeURIComponent(name)}/check`, {});
+      await raw(server.url, 'GET', `/v1/keys/${encodeURIComponent(name)}/public?format=jwk`);
+    }
+    await remote(server.url, ['key', 'list'], 0);
+    await raw(server.url, 'GET', '/v1/keys');
+    await raw(server.url, 'GET', '/v1/openapi.json');
+    await remote(server.url, ['key', 'revoke', 'rsa@1', '--reason', 'compromised']);
+    await remote(server.url, ['key', 'check', 'rsa'], 1);
+    await raw(server.url, 'POST', '/v1/keys/rsa/check', {});
+    logs.push(await server.stop());
+    // Failures with causes: a wrong passphrase on the server.
+    server = await serverProcess(ws.home, { CUSTODY_KEK_FILE: kekPath, CUSTODY_KEY_PASSPHRASE: 'wrong' });
+    await remote(server.url, ['key', 'check', 'ec'], 2);
+    await raw(server.url, 'POST', '/v1/keys/ec/check', {});
+    logs.push(await server.stop());
+
+    assert.ok(outputs.some((o) => o.text.includes('KEY_DECRYPT_FAILED')), 'the failure paths ran');
+    assert.ok(logs.join('').includes('"op":"key.check"'), 'the request log recorded the calls');
+    const needles = await privateNeedles(ws.home, passphrase, ['ec']);
+    assert.equal(needles.filter((n) => n.what.endsWith('PKCS#8 DER')).length, 4);
+    const haystacks = [
+      ...outputs.map((o) => ({ where: o.where, bytes: Buffer.from(o.text) })),
+      ...logs.map((l, i) => ({ where: `server log #${i}`, bytes: Buffer.from(l) })),
+      { where: 'the signed bundle written by --out', bytes: await readFile(join(cwd, 'app.sigstore.json')) },
+      { where: 'the attestation written by --out', bytes: await readFile(join(cwd, 'att.sigstore.json')) },
+    ];
     for (const n of needles) {
       for (const h of haystacks) assert.equal(h.bytes.indexOf(n.bytes), -1, `${n.what} found in ${h.where}`);
     }

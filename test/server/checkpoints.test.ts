@@ -21,7 +21,7 @@ describe('server checkpoints', () => {
       intervalMs: 1000,
       setTimer: () => ({ cancel: () => undefined }),
     });
-    const t = await api({ appDeps: { checkpoints: scheduler } });
+    const t = await api({ appDeps: { checkpoints: scheduler }, logKey: false });
     server.ctx = t.ctx;
     await t.ctx.store.transaction((tx) => tx.keys.insert(log.record, null));
     const builder = await t.token(['builder']);
@@ -45,7 +45,7 @@ describe('server checkpoints', () => {
   });
 
   it('tells the caller, in a header the CLI prints, when no log key can sign', async () => {
-    const t = await api();
+    const t = await api({ logKey: false });
     const builder = await t.token(['builder']);
     const r = await t.request('POST', '/v1/artifacts', { token: builder, json: { digest: digest(7), name: 'pkg:oci/app', version: '1.0.0' } });
     assert.equal(r.status, 200);

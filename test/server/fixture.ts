@@ -3,13 +3,16 @@
  * operation's `example` succeeds (the authorization matrix relies on it). A new
  * operation whose example needs state extends `seed` below.
  */
+import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addArtifact } from '../../src/app/artifacts.ts';
 import { createKey } from '../../src/app/keys.ts';
 import { DEFAULT_PROMOTION_DEPS, promote } from '../../src/app/promotion.ts';
 import { CustodyError } from '../../src/core/errors.ts';
-import { useTestKek } from '../app/promotion-fixture.ts';
+import { signCheckpointNow } from '../../src/app/log.ts';
+import { EXAMPLE_EXTERNAL_KEY_PEM, EXAMPLE_EXTERNAL_KEYID, EXAMPLE_POLICY_YAML } from '../../src/app/operations/examples.ts';
+import { publishPolicies } from '../../src/app/policy.ts';
 import { createToken } from '../../src/app/tokens.ts';
 import { actingAs, type Context } from '../../src/app/workspace.ts';
 import { encodeRequest, type Operation } from '../../src/app/operations/registry.ts';
@@ -17,13 +20,45 @@ import { ROLES, type Actor, type Role } from '../../src/core/identity.ts';
 import { generateToken } from '../../src/core/token.ts';
 import { composeServer, type ComposeOptions } from '../../src/server/listen.ts';
 import type { LogLine } from '../../src/server/log.ts';
-import { tempWorkspace, type Workspace } from '../helpers.ts';
+import { tempDir, tempWorkspace, type Workspace } from '../helpers.ts';
 
 export const ADMIN: Actor = { identity: 'admin@example.com', roles: [...ROLES] };
 /** The bytes every upload example sends. */
 export const EXAMPLE_UPLOAD = Buffer.from('example artifact\n');
 /** The id of the token `token.revoke`'s example names. */
 export const EXAMPLE_TOKEN_ID = '0123456789abcdef';
+
+/**
+ * Operations whose example can succeed only once per workspace: it takes a
+ * name (key.create) or moves a thing on from a state (approve, retire, revoke).
+ * The matrix gives each of their expected successes a freshly seeded workspace.
+ */
+export const ONCE_PER_WORKSPACE: ReadonlySet<string> = new Set(['key.create', 'key.import-public', 'key.retire', 'key.revoke', 'exception.approve', 'exception.revoke']);
+
+/**
+ * Operations open to any identity whose use case still decides who may act on
+ * the example, with the roles that may: `exception.revoke` lets the requester
+ * withdraw their own, and otherwise needs approver or policy-admin (no matrix
+ * token is the requester).
+ */
+export const USE_CASE_ROLES: Readonly<Record<string, readonly Role[]>> = { 'exception.revoke': ['approver', 'policy-admin'] };
+
+/** Environments the examples act on: dev passes package-URL names, prod waits for approvals that never all come. */
+const PROMOTION_CONFIG = `environments:
+  dev: {}
+  prod: {}
+`;
+const PROD_POLICY = 'apiVersion: custody.dev/v1\nkind: Policy\nname: prod\ngates:\n  approvals:\n    approvals:\n      count: 20\n      approvers: [{ role: approver }]\n      distinctFrom: [requester, signers]\n';
+/** The promotion the approve example votes on (awaiting many approvals), and the one the reject example vetoes. */
+export const EXAMPLE_PROMOTION_IDS = ['pr_00000000000000a1', 'pr_00000000000000b1'] as const;
+
+/** Server-side signing reads the KEK from the process environment, as `custody server` does. */
+async function ensureKek(): Promise<void> {
+  if (process.env['CUSTODY_KEK_FILE'] || process.env['CUSTODY_KEY_PASSPHRASE']) return;
+  const file = join(await tempDir(), 'kek');
+  await writeFile(file, randomBytes(32), { mode: 0o600 });
+  process.env['CUSTODY_KEK_FILE'] = file;
+}
 
 export interface Api {
   ws: Workspace;
@@ -49,29 +84,16 @@ export interface ApiOptions extends ComposeOptions {
   server?: string;
   /** Top-level YAML appended to custody.yaml (e.g. limits). */
   config?: string;
+  /** Seed the `log` key and a first checkpoint (default); false leaves the log with no key that can sign. */
+  logKey?: boolean;
 }
 
-/** Environments and policies the promotion operations' examples act on: dev passes anything, prod waits for approvals that never all come. */
-const PROMOTION_CONFIG = `environments:
-  dev: {}
-  prod: {}
-requireSignedPolicies: false
-`;
-const POLICIES: Record<string, string> = {
-  'dev.yaml': 'apiVersion: custody.dev/v1\nkind: Policy\nname: dev\ngates:\n  anything:\n    rule:\n      expr: "true"\n',
-  'prod.yaml': 'apiVersion: custody.dev/v1\nkind: Policy\nname: prod\ngates:\n  approvals:\n    approvals:\n      count: 20\n      approvers: [{ role: approver }]\n      distinctFrom: [requester, signers]\n',
-};
-/** The promotion the approve example votes on (awaiting many approvals), and the one the reject example vetoes. */
-export const EXAMPLE_PROMOTION_IDS = ['pr_00000000000000a1', 'pr_00000000000000b1'] as const;
-
 export async function api(options: ApiOptions = {}): Promise<Api> {
-  await useTestKek();
+  await ensureKek();
   const ws = await tempWorkspace();
-  const configPath = join(ws.home, 'custody.yaml');
-  await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('environments: {}\n', PROMOTION_CONFIG));
-  await mkdir(join(ws.home, 'policies'), { recursive: true });
-  for (const [f, text] of Object.entries(POLICIES)) await writeFile(join(ws.home, 'policies', f), text);
-  if (options.config !== undefined) await appendFile(join(ws.home, 'custody.yaml'), `${options.config}\n`);
+  const configFile = join(ws.home, 'custody.yaml');
+  await writeFile(configFile, (await readFile(configFile, 'utf8')).replace('environments: {}\n', PROMOTION_CONFIG));
+  if (options.config !== undefined) await appendFile(configFile, `${options.config}\n`);
   await serverConfig(ws, options.server ?? 'rateLimit: { perSecond: 100000, burst: 100000 }\ntokenCacheSeconds: 0');
   const opened = await ws.open();
   const logs: LogLine[] = [];
@@ -140,6 +162,41 @@ export async function api(options: ApiOptions = {}): Promise<Api> {
     await writeFile(file, EXAMPLE_UPLOAD);
     await addArtifact(admin, { file, name: 'pkg:npm/example', version: '1.0.0' });
     await token([], { id: EXAMPLE_TOKEN_ID, identity: 'example@example.com' });
+    // Keys the examples name; `log` signs checkpoints, so the log examples have one to prove into.
+    await createKey(admin, { name: 'example-key', purposes: ['sign-artifact', 'attest'] });
+    await createKey(admin, { name: 'example-policy', purposes: ['policy'] });
+    await createKey(admin, { name: 'example-retire', purposes: ['sign-artifact'] });
+    await createKey(admin, { name: 'example-revoke', purposes: ['sign-artifact'] });
+    if (options.logKey !== false) await createKey(admin, { name: 'log', purposes: ['log-checkpoint'] });
+    // The key that signed the examples' evidence and policy bundle (src/app/operations/examples.ts).
+    await ctx.store.transaction((tx) =>
+      tx.keys.insert(
+        {
+          keyid: EXAMPLE_EXTERNAL_KEYID,
+          name: 'example-external',
+          version: 1,
+          algorithm: 'ed25519',
+          owner: 'github:acme/app',
+          purposes: ['attest', 'policy'],
+          notBefore: '2020-01-01T00:00:00.000Z',
+          notAfter: null,
+          status: 'active',
+          retiredAt: null,
+          revokedAt: null,
+          revocationReason: null,
+          compromisedSince: null,
+          backend: 'external',
+          publicKeyPem: EXAMPLE_EXTERNAL_KEY_PEM,
+          createdAt: '2020-01-01T00:00:00.000Z',
+          createdBy: ADMIN.identity,
+        },
+        null,
+      ),
+    );
+    await mkdir(join(w.home, 'policies'), { recursive: true });
+    await writeFile(join(w.home, 'policies', 'dev.yaml'), EXAMPLE_POLICY_YAML);
+    await writeFile(join(w.home, 'policies', 'prod.yaml'), PROD_POLICY);
+    await publishPolicies(admin, { key: 'example-policy' });
     // Promotions: dev has held two versions (so rollback has a candidate), prod has two promotions awaiting approval.
     await createKey(admin, { name: 'receipts', purposes: ['promotion-receipt'] });
     const older = join(w.dir, 'example-0.9.0.bin');
@@ -151,6 +208,28 @@ export async function api(options: ApiOptions = {}): Promise<Api> {
       const p = await promote(admin, { artifact: 'pkg:npm/example@1.0.0', to: 'prod' }, { ...DEFAULT_PROMOTION_DEPS, newId: () => id });
       if (p.state !== 'awaiting-approval') throw new CustodyError('INTERNAL', `fixture promotion ${id} is ${p.state}`);
     }
+    // Exceptions with the ids the approve and revoke examples name, requested by someone no matrix token is.
+    const now = Date.now();
+    for (const id of ['ex-00000000a001', 'ex-00000000a002']) {
+      await ctx.store.transaction((tx) =>
+        tx.exceptions.insert({
+          id,
+          environment: 'dev',
+          gates: ['named'],
+          artifact: 'pkg:npm/example@1.*',
+          justification: 'EXAMPLE-2: seeded for the examples',
+          requestedBy: 'example@example.com',
+          createdAt: new Date(now).toISOString(),
+          expiresAt: new Date(now + 86_400_000).toISOString(),
+          approvedBy: null,
+          approverRoles: [],
+          approvedAt: null,
+          revokedAt: null,
+          revokedBy: null,
+        }),
+      );
+    }
+    if (options.logKey !== false) await signCheckpointNow(admin);
   }
 }
 
@@ -159,8 +238,11 @@ export async function stateOf(ctx: Context): Promise<string> {
   return ctx.store.read(async (tx) => {
     const artifacts = (await tx.artifacts.list({ limit: 10_000 })).map((a) => a.digest).sort();
     const tokens = (await tx.tokens.list()).map((t) => `${t.id}:${t.revokedAt ?? ''}`).sort();
+    const keys = (await tx.keys.list()).map((k) => `${k.keyid}:${k.status}:${k.retiredAt ?? ''}:${k.compromisedSince ?? ''}`).sort();
+    const exceptions = (await tx.exceptions.list()).map((e) => `${e.id}:${e.approvedBy ?? ''}:${e.revokedAt ?? ''}`).sort();
+    const policies = (await tx.policies.list()).map((p) => p.version);
     const size = await tx.log.size();
     const entries = (await tx.log.range(0, size)).filter((e) => e.type !== 'request.refused').map((e) => e.id);
-    return JSON.stringify({ artifacts, tokens, entries });
+    return JSON.stringify({ artifacts, tokens, keys, exceptions, policies, entries });
   });
 }

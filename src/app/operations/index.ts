@@ -43,12 +43,24 @@ import type { z } from 'zod';
 import { CustodyError } from '../../core/errors.ts';
 import type { Context } from '../workspace.ts';
 import { ARTIFACT_OPERATIONS } from './artifacts.ts';
+import { AUDIT_OPERATIONS } from './audit.ts';
+import { EVIDENCE_OPERATIONS } from './evidence.ts';
+import { KEY_OPERATIONS } from './keys.ts';
+import { POLICY_OPERATIONS } from './policy.ts';
 import { PROMOTION_OPERATIONS } from './promotions.ts';
 import { executeOperation, type Operation, type OperationIO } from './registry.ts';
 import { TOKEN_OPERATIONS } from './tokens.ts';
 
 /** Every operation; a new group file is spread in here. */
-export const OPERATIONS = [...ARTIFACT_OPERATIONS, ...TOKEN_OPERATIONS, ...PROMOTION_OPERATIONS] as const;
+export const OPERATIONS = [
+  ...ARTIFACT_OPERATIONS,
+  ...TOKEN_OPERATIONS,
+  ...KEY_OPERATIONS,
+  ...EVIDENCE_OPERATIONS,
+  ...POLICY_OPERATIONS,
+  ...AUDIT_OPERATIONS,
+  ...PROMOTION_OPERATIONS,
+] as const;
 
 export type AnyOperation = (typeof OPERATIONS)[number];
 export type OperationId = AnyOperation['id'];
@@ -58,6 +70,9 @@ export type OutputOf<K extends OperationId> = z.output<ById<K>['output']>;
 
 const BY_ID = new Map<string, Operation>(OPERATIONS.map((op) => [op.id, op as unknown as Operation]));
 if (BY_ID.size !== OPERATIONS.length) throw new CustodyError('INTERNAL', 'two operations share an id');
+// Two routes on one method and path would shadow each other silently (parallel branches add operations).
+const ROUTES = new Set(OPERATIONS.map((op) => `${op.method} ${op.path.replace(/\{[^}]+\}/g, '{}')}`));
+if (ROUTES.size !== OPERATIONS.length) throw new CustodyError('INTERNAL', 'two operations share a method and path');
 
 export function operation(id: string): Operation {
   const op = BY_ID.get(id);

@@ -18,6 +18,9 @@ export const ALL_ENVIRONMENTS = '*';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
+/** The environment(s) a call acts on; see `Operation.envScope`. */
+export type EnvScope = string | readonly string[] | undefined;
+
 /** What travels beside the JSON input: the bytes of an upload, and progress for humans. */
 export interface OperationIO {
   /** A local file path (CLI, local mode) or a stream (the HTTP request body). */
@@ -38,9 +41,11 @@ export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodT
   /**
    * The environment(s) the call acts on, checked against an environment-scoped
    * token: every one must be within the token's scope. ALL_ENVIRONMENTS means the
-   * call reaches every environment, which no scoped token may do.
+   * call reaches every environment, which no scoped token may do. A call that
+   * names a stored thing (an exception by id) looks its environment up in `ctx`;
+   * when there is no such thing it returns undefined and the use case says so.
    */
-  envScope?(input: z.output<I>): string | readonly string[] | undefined;
+  envScope?(input: z.output<I>, ctx: Context): EnvScope | Promise<EnvScope>;
   /**
    * Every input field, flat. Over HTTP, path fields come from the path; GET,
    * DELETE and upload operations take the rest from the query string; others
@@ -98,7 +103,8 @@ export function outOfScope(scope: readonly string[] | undefined, wanted: string 
 
 async function authorizeScope(ctx: Context, op: Operation, input: Record<string, unknown>): Promise<void> {
   const scope = ctx.actor.environments;
-  const missing = outOfScope(scope, op.envScope?.(input));
+  if (scope === undefined || !op.envScope) return;
+  const missing = outOfScope(scope, await op.envScope(input, ctx));
   if (missing.length === 0) return;
   const what = missing.includes(ALL_ENVIRONMENTS) ? 'every environment' : missing.join(', ');
   const e = new CustodyError('FORBIDDEN', `${ctx.actor.identity} may act on ${scope?.join(', ') || 'no environment'}, not on ${what}`, {
@@ -204,4 +210,11 @@ export function encodeRequest(op: Operation, input: Record<string, unknown>): En
 
 function text(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** Optional input fields as use cases take them (absent, never `undefined`: the code is built with exactOptionalPropertyTypes). */
+export type Defined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & { [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined> };
+
+export function defined<T extends object>(o: T): Defined<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Defined<T>;
 }

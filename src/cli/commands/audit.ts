@@ -1,5 +1,5 @@
-import { withContext } from '../context.ts';
-import { localOnly } from '../invoke.ts';
+import { readText, writeOut } from '../files.ts';
+import { invoke } from '../invoke.ts';
 import { progressBar } from '../output.ts';
 import type { Registrar } from '../program.ts';
 
@@ -18,21 +18,15 @@ export function registerAudit(r: Registrar): void {
     .option('--sign', 'sign a checkpoint of the whole log now, even if the latest already covers it')
     .action((opts: { sign?: boolean }) => {
       r.run(async (g) => {
-        localOnly(g, 'audit checkpoint');
-        const { checkpointSummary, latestCheckpoint, signCheckpointNow } = await import('../../app/log.ts');
-        return withContext(g, async (ctx) => {
-          const c = opts.sign ? await signCheckpointNow(ctx) : await latestCheckpoint(ctx);
-          return { json: checkpointSummary(c), human: c.note };
-        });
+        const c = opts.sign ? await invoke(g, 'audit.sign-checkpoint', {}) : await invoke(g, 'audit.checkpoint', {});
+        return { json: c, human: c.note };
       });
     });
 
   r.command(audit, 'proof <entry>', 'print an entry (by index or id), its inclusion proof and the checkpoint it proves into', 'custody audit proof 42 --json')
     .action((ref: string) => {
       r.run(async (g) => {
-        localOnly(g, 'audit proof');
-        const { proveEntry } = await import('../../app/log.ts');
-        const p = await withContext(g, (ctx) => proveEntry(ctx, ref));
+        const p = await invoke(g, 'audit.proof', { entry: ref });
         const human = [
           `entry ${p.entry.index}  ${p.entry.id}`,
           `  ${p.entry.time} ${p.entry.type} by ${p.entry.actor}${p.entry.subject === undefined ? '' : ` on ${p.entry.subject}`}`,
@@ -58,8 +52,8 @@ export function registerAudit(r: Registrar): void {
     .option('--checkpoint <file>', 'a trusted checkpoint kept outside the database (e.g. witnessed): the log must extend it (repeatable)', collect)
     .action((opts: { evidence?: string; logKey?: string[]; checkpoint?: string[] }) => {
       r.run(async (g) => {
-        localOnly(g, 'audit verify');
-        const { auditVerify, describeFinding, verifyEvidence } = await import('../../app/log.ts');
+        const { describeFinding, MAX_KEY_BYTES, MAX_NOTE_BYTES, verifyEvidence } = await import('../../app/log.ts');
+        // Offline: the bundle and the keys are files here, and no workspace or server is asked, whatever --server says.
         if (opts.evidence !== undefined) {
           const report = await verifyEvidence(opts.evidence, opts.logKey ?? []);
           const s = report.summary;
@@ -68,10 +62,10 @@ export function registerAudit(r: Registrar): void {
             : `evidence TAMPERED: ${report.finding ? describeFinding(report.finding) : 'unknown'}`;
           return { json: report, human, exitCode: report.ok ? 0 : 1 };
         }
+        const checkpoints = await Promise.all((opts.checkpoint ?? []).map(async (f) => ({ source: f, note: await readText(f, MAX_NOTE_BYTES, 'file') })));
+        const logKeys = await Promise.all((opts.logKey ?? []).map((f) => readText(f, MAX_KEY_BYTES, 'file')));
         const bar = progressBar(streams, !g.json, 'verifying');
-        const report = await withContext(g, (ctx) =>
-          auditVerify(ctx, { checkpointFiles: opts.checkpoint ?? [], logKeyFiles: opts.logKey ?? [], onProgress: (done, total) => bar.update(done, total) }),
-        ).finally(() => bar.done());
+        const report = await invoke(g, 'audit.verify', { checkpoints, logKeys }, { onProgress: (p) => bar.update(p.bytes, p.total) }).finally(() => bar.done());
         const human = report.ok
           ? `log intact: ${report.entries} entries, ${report.checkpoints} checkpoints verified${report.outside.length > 0 ? `, consistent with ${report.outside.join(', ')}` : ''}`
           : `log TAMPERED: ${report.finding ? describeFinding(report.finding) : 'unknown'}`;
@@ -85,15 +79,13 @@ export function registerAudit(r: Registrar): void {
     .option('--to <n>', 'end of the range, exclusive (default: the latest checkpoint\'s size)', entryIndex)
     .action((opts: { out: string; from?: number; to?: number }) => {
       r.run(async (g) => {
-        localOnly(g, 'audit export');
-        const { exportEvidence } = await import('../../app/log.ts');
         const { CustodyError } = await import('../../core/errors.ts');
         for (const [name, v] of [['--from', opts.from], ['--to', opts.to]] as const) {
           if (v !== undefined && Number.isNaN(v)) throw new CustodyError('USAGE', `${name} takes an entry index (a non-negative integer)`);
         }
-        const result = await withContext(g, (ctx) =>
-          exportEvidence(ctx, { out: opts.out, ...(opts.from === undefined ? {} : { from: opts.from }), ...(opts.to === undefined ? {} : { to: opts.to }) }),
-        );
+        const { tar, ...summary } = await invoke(g, 'audit.export', { ...(opts.from === undefined ? {} : { from: opts.from }), ...(opts.to === undefined ? {} : { to: opts.to }) });
+        await writeOut(opts.out, Buffer.from(tar, 'base64'));
+        const result = { out: opts.out, ...summary };
         return {
           json: result,
           human: `wrote ${result.out}: entries [${result.from}, ${result.to}) with proofs into the signed tree of ${result.treeSize}, ${result.checkpoints} checkpoints (${result.bytes} bytes)\nverify with: custody audit verify --evidence ${result.out} --log-key <log public key>`,
@@ -116,21 +108,36 @@ export function registerAudit(r: Registrar): void {
     .option('--out <file>', 'write the cosigned checkpoint here (default: stdout)')
     .action((opts: { checkpoint: string; key: string; state?: string; name?: string; logKey?: string; proof?: string; out?: string }) => {
       r.run(async (g) => {
-        localOnly(g, 'audit witness');
-        const { witnessCheckpoint, witnessInWorkspace } = await import('../../app/witness.ts');
-        const { systemClock, writeFileAtomic } = await import('../../app/workspace.ts');
+        const { witnessCheckpoint } = await import('../../app/witness.ts');
+        const { systemClock } = await import('../../app/workspace.ts');
+        const { CustodyError } = await import('../../core/errors.ts');
+        const { decodeBase64Strict } = await import('../../core/tlog/index.ts');
         const base = {
           checkpointFile: opts.checkpoint,
           keyFile: opts.key,
           ...(opts.state === undefined ? {} : { stateFile: opts.state }),
           ...(opts.name === undefined ? {} : { name: opts.name }),
           ...(opts.logKey === undefined ? {} : { logKeyFile: opts.logKey }),
+          now: systemClock.now(),
         };
-        const result =
-          opts.proof !== undefined
-            ? await witnessCheckpoint({ ...base, proofFile: opts.proof, now: systemClock.now() })
-            : await withContext(g, (ctx) => witnessInWorkspace(ctx, base));
-        if (opts.out !== undefined) await writeFileAtomic(opts.out, result.checkpoint, 0o644);
+        // The witness's key, state and judgement stay on this machine; the log (a workspace or a server) only
+        // supplies the consistency proof and keeps the cosignature. With --proof, no log is asked at all.
+        let result;
+        if (opts.proof !== undefined) result = await witnessCheckpoint({ ...base, proofFile: opts.proof });
+        else {
+          try {
+            result = await witnessCheckpoint({
+              ...base,
+              proofSource: async (from, to) => (await invoke(g, 'audit.consistency', { from, to })).proof.map((h) => decodeBase64Strict(h) ?? new Uint8Array(0)),
+            });
+          } catch (e) {
+            // A rollback or a fork the witness would not cosign goes on the log's record.
+            if (e instanceof CustodyError && e.code === 'WITNESS_REFUSED') await invoke(g, 'audit.witness-refusal', { reason: e.message.slice(0, 2048) });
+            throw e;
+          }
+          await invoke(g, 'audit.cosign', { checkpoint: result.checkpoint });
+        }
+        if (opts.out !== undefined) await writeOut(opts.out, result.checkpoint);
         return {
           json: result,
           human: opts.out !== undefined ? `cosigned ${result.origin} at size ${result.size} as ${result.name}; wrote ${opts.out}` : result.checkpoint,

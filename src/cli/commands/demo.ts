@@ -1,4 +1,3 @@
-import { localOnly } from '../invoke.ts';
 import type { Registrar } from '../program.ts';
 
 export function registerDemo(r: Registrar): void {
@@ -6,7 +5,7 @@ export function registerDemo(r: Registrar): void {
     .option('--keep', 'keep the temporary workspace and print where it is')
     .action((opts: { keep?: boolean }) => {
       r.run(async (g) => {
-        localOnly(g, 'demo');
+        // A tour in a temporary workspace on this machine: --server changes nothing.
         const { runDemo } = await import('../demo.ts');
         const run = await runDemo(opts.keep === true, (i, title, output) => {
           if (!g.json) r.streams.stdout.write(`\n== ${i + 1}. ${title}\n${output}\n`);

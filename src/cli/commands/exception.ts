@@ -1,4 +1,4 @@
-import { withContext } from '../context.ts';
+import { invoke } from '../invoke.ts';
 import { shortDigest, table } from '../output.ts';
 import type { Registrar } from '../program.ts';
 
@@ -14,8 +14,7 @@ export function registerException(r: Registrar): void {
     .requiredOption('--justification <text>', 'why, with the ticket')
     .action((opts: { env: string; gate: string[]; artifact: string; expires: string; justification: string }) => {
       r.run(async (g) => {
-        const { requestException } = await import('../../app/exceptions.ts');
-        const e = await withContext(g, (ctx) => requestException(ctx, { environment: opts.env, gates: opts.gate, artifact: opts.artifact, expires: opts.expires, justification: opts.justification }));
+        const e = await invoke(g, 'exception.request', { environment: opts.env, gates: opts.gate, artifact: opts.artifact, expires: opts.expires, justification: opts.justification });
         return { json: e, human: `${e.id} requested: waive ${e.gates.join(', ')} for ${e.artifact} in ${e.environment} until ${e.expiresAt}\nNext: another approver runs custody exception approve ${e.id}` };
       });
     });
@@ -23,8 +22,7 @@ export function registerException(r: Registrar): void {
   r.command(exception, 'approve <id>', 'approve an exception someone else requested (approver role)', 'custody exception approve ex-3f2a9c1b0d4e')
     .action((id: string) => {
       r.run(async (g) => {
-        const { approveException } = await import('../../app/exceptions.ts');
-        const e = await withContext(g, (ctx) => approveException(ctx, id));
+        const e = await invoke(g, 'exception.approve', { id });
         return { json: e, human: `${e.id} approved by ${e.approvedBy ?? '?'}: active until ${e.expiresAt}` };
       });
     });
@@ -33,8 +31,7 @@ export function registerException(r: Registrar): void {
     .option('--reason <text>', 'why')
     .action((id: string, opts: { reason?: string }) => {
       r.run(async (g) => {
-        const { revokeException } = await import('../../app/exceptions.ts');
-        const e = await withContext(g, (ctx) => revokeException(ctx, id, opts.reason));
+        const e = await invoke(g, 'exception.revoke', { id, ...(opts.reason === undefined ? {} : { reason: opts.reason }) });
         return { json: e, human: `${e.id} revoked by ${e.revokedBy ?? '?'} at ${e.revokedAt ?? '?'}` };
       });
     });
@@ -44,10 +41,10 @@ export function registerException(r: Registrar): void {
     .option('--all', 'include expired and revoked ones')
     .action((opts: { env?: string; all?: boolean }) => {
       r.run(async (g) => {
-        const { listExceptions } = await import('../../app/exceptions.ts');
-        const list = await withContext(g, (ctx) => listExceptions(ctx, { ...(opts.env === undefined ? {} : { environment: opts.env }), ...(opts.all ? { all: true } : {}) }));
+        const out = await invoke(g, 'exception.list', { ...(opts.env === undefined ? {} : { environment: opts.env }), ...(opts.all ? { all: true } : {}) });
+        const list = out.exceptions;
         return {
-          json: { exceptions: list },
+          json: out,
           human:
             list.length === 0
               ? 'no exceptions'

@@ -1,4 +1,3 @@
-import { localOnly } from '../invoke.ts';
 import type { Registrar } from '../program.ts';
 
 export function registerInit(r: Registrar): void {
@@ -7,7 +6,7 @@ export function registerInit(r: Registrar): void {
     .option('--identity <id>', 'the identity that acts locally (written to custody.yaml)')
     .action((opts: { dir?: string; identity?: string }) => {
       r.run(async (g) => {
-        localOnly(g, 'init');
+        // It makes a workspace on this machine: --server changes nothing.
         const { initWorkspace, resolveHome } = await import('../../app/workspace.ts');
         const result = await initWorkspace(opts.dir ?? resolveHome(g.home), opts.identity === undefined ? {} : { identity: opts.identity });
         return {

@@ -1,9 +1,14 @@
-import type { KeyView } from '../../app/keys.ts';
-import { withContext } from '../context.ts';
+import { clientLimits, readText } from '../files.ts';
+import { invoke } from '../invoke.ts';
 import { table } from '../output.ts';
 import type { Registrar } from '../program.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** As the use case reads a PEM public key: a few KiB at most. */
+async function readPem(file: string): Promise<string> {
+  return readText(file, Math.min(16 * 1024, (await clientLimits()).configBytes), 'PEM public key');
+}
 
 export function registerKey(r: Registrar): void {
   const key = r.group('key', 'create, rotate, retire and revoke signing keys');
@@ -24,22 +29,20 @@ export function registerKey(r: Registrar): void {
     .option('--pin-env <var>', 'pkcs11: the environment variable that holds the user PIN (never the PIN itself)')
     .action((name: string, opts: { alg?: string; purpose?: string[]; expires?: string; backend?: string; owner?: string; module?: string; slot?: string; pinEnv?: string }) => {
       r.run(async (g) => {
-        const { createKey } = await import('../../app/keys.ts');
-        const k = await withContext(g, (ctx) =>
-          createKey(ctx, {
-            name,
-            ...(opts.alg === undefined ? {} : { algorithm: opts.alg }),
-            purposes: opts.purpose ?? [],
-            ...(opts.expires === undefined ? {} : { expires: opts.expires }),
-            ...(opts.backend === undefined ? {} : { backend: opts.backend }),
-            ...(opts.owner === undefined ? {} : { owner: opts.owner }),
-            ...(opts.module === undefined ? {} : { module: opts.module }),
-            ...(opts.slot === undefined ? {} : { slot: opts.slot }),
-            ...(opts.pinEnv === undefined ? {} : { pinEnv: opts.pinEnv }),
-          }),
-        );
+        const out = await invoke(g, 'key.create', {
+          name,
+          ...(opts.alg === undefined ? {} : { algorithm: opts.alg }),
+          purposes: opts.purpose ?? [],
+          ...(opts.expires === undefined ? {} : { expires: opts.expires }),
+          ...(opts.backend === undefined ? {} : { backend: opts.backend }),
+          ...(opts.owner === undefined ? {} : { owner: opts.owner }),
+          ...(opts.module === undefined ? {} : { module: opts.module }),
+          ...(opts.slot === undefined ? {} : { slot: opts.slot }),
+          ...(opts.pinEnv === undefined ? {} : { pinEnv: opts.pinEnv }),
+        });
+        const k = out.key;
         return {
-          json: { key: k },
+          json: out,
           human: `created ${k.name}@${k.version} (${k.algorithm}, ${k.backend})\n  keyid:    ${k.keyid}\n  purposes: ${k.purposes.join(', ')}\n  valid:    ${k.notBefore} → ${k.notAfter ?? 'no expiry'}`,
         };
       });
@@ -47,10 +50,10 @@ export function registerKey(r: Registrar): void {
 
   r.command(key, 'list', 'list every version of every key, with what it can do now', 'custody key list --json').action(() => {
     r.run(async (g) => {
-      const { listKeys } = await import('../../app/keys.ts');
-      const keys = await withContext(g, (ctx) => listKeys(ctx));
+      const out = await invoke(g, 'key.list', {});
+      const keys = out.keys;
       return {
-        json: { keys },
+        json: out,
         human:
           keys.length === 0
             ? 'no keys yet: custody key create <name>'
@@ -64,8 +67,7 @@ export function registerKey(r: Registrar): void {
 
   r.command(key, 'show <key>', 'show one key (name for the newest version, or name@version) with its history', 'custody key show release@2').action((ref: string) => {
     r.run(async (g) => {
-      const { showKey } = await import('../../app/keys.ts');
-      const d = await withContext(g, (ctx) => showKey(ctx, ref));
+      const d = await invoke(g, 'key.show', { ref });
       const k = d.key;
       const where =
         d.privateKey.backend === 'file'
@@ -85,7 +87,7 @@ export function registerKey(r: Registrar): void {
         ...(k.revokedAt ? [`  revoked:   ${k.revokedAt} (${k.revocationReason ?? 'no reason'}), compromised since ${k.compromisedSince ?? k.revokedAt}`] : []),
         `  private:   ${where}`,
         `  created:   ${k.createdAt} by ${k.createdBy}`,
-        `  versions:  ${d.versions.map((v: KeyView) => `${v.version} (${v.state})`).join(', ')}`,
+        `  versions:  ${d.versions.map((v) => `${v.version} (${v.state})`).join(', ')}`,
         '  history:',
         ...d.history.map((h) => `    #${h.index} ${h.time} ${h.type} by ${h.actor}`),
       ];
@@ -97,11 +99,10 @@ export function registerKey(r: Registrar): void {
     .option('--purpose <purpose>', 'check it may sign for this purpose (default: its first)')
     .action((ref: string, opts: { purpose?: string }) => {
       r.run(async (g) => {
-        const { checkKey } = await import('../../app/keys.ts');
-        const c = await withContext(g, (ctx) => checkKey(ctx, ref, opts.purpose));
+        const c = await invoke(g, 'key.check', { ref, ...(opts.purpose === undefined ? {} : { purpose: opts.purpose }) });
         return {
-          json: { keyid: c.key.keyid, name: c.key.name, version: c.key.version, purpose: c.purpose, backend: c.backend, verified: c.verified },
-          human: `${c.key.name}@${c.key.version} can sign for ${c.purpose} (${c.backend}); a test signature verified against ${c.key.keyid.slice(0, 12)}`,
+          json: c,
+          human: `${c.name}@${c.version} can sign for ${c.purpose} (${c.backend}); a test signature verified against ${c.keyid.slice(0, 12)}`,
         };
       });
     });
@@ -110,13 +111,8 @@ export function registerKey(r: Registrar): void {
     .option('--format <format>', 'pem (default) or jwk')
     .action((ref: string, opts: { format?: string }) => {
       r.run(async (g) => {
-        const { exportPublicKey } = await import('../../app/keys.ts');
-        const out = await withContext(g, (ctx) => exportPublicKey(ctx, ref, opts.format ?? 'pem'));
-        const k = out.key;
-        return {
-          json: { keyid: k.keyid, name: k.name, version: k.version, algorithm: k.algorithm, ...(out.pem === undefined ? {} : { pem: out.pem }), ...(out.jwk === undefined ? {} : { jwk: out.jwk }) },
-          human: out.pem ?? JSON.stringify(out.jwk, null, 2),
-        };
+        const out = await invoke(g, 'key.export-public', { ref, ...(opts.format === undefined ? {} : { format: opts.format }) });
+        return { json: out, human: out.pem ?? JSON.stringify(out.jwk, null, 2) };
       });
     });
 
@@ -127,18 +123,17 @@ export function registerKey(r: Registrar): void {
     .option('--expires <duration>', 'validity from now, e.g. 365d (default: no expiry)')
     .action((name: string, pemFile: string, opts: { purpose?: string[]; owner?: string; keyid?: string; expires?: string }) => {
       r.run(async (g) => {
-        const { importPublicKey } = await import('../../app/keys.ts');
-        const k = await withContext(g, (ctx) =>
-          importPublicKey(ctx, {
-            name,
-            pemFile,
-            purposes: opts.purpose ?? [],
-            ...(opts.owner === undefined ? {} : { owner: opts.owner }),
-            ...(opts.keyid === undefined ? {} : { keyid: opts.keyid }),
-            ...(opts.expires === undefined ? {} : { expires: opts.expires }),
-          }),
-        );
-        return { json: { key: k }, human: `imported ${k.name}@${k.version} (${k.algorithm}, external)\n  keyid:    ${k.keyid}\n  owner:    ${k.owner}\n  purposes: ${k.purposes.join(', ')}` };
+        const out = await invoke(g, 'key.import-public', {
+          name,
+          pem: await readPem(pemFile),
+          source: pemFile,
+          purposes: opts.purpose ?? [],
+          ...(opts.owner === undefined ? {} : { owner: opts.owner }),
+          ...(opts.keyid === undefined ? {} : { keyid: opts.keyid }),
+          ...(opts.expires === undefined ? {} : { expires: opts.expires }),
+        });
+        const k = out.key;
+        return { json: out, human: `imported ${k.name}@${k.version} (${k.algorithm}, external)\n  keyid:    ${k.keyid}\n  owner:    ${k.owner}\n  purposes: ${k.purposes.join(', ')}` };
       });
     });
 
@@ -149,18 +144,16 @@ export function registerKey(r: Registrar): void {
     .option('--public-key <pem-file>', 'external keys: the successor\'s public key')
     .action((name: string, opts: { overlap?: string; alg?: string; expires?: string; publicKey?: string }) => {
       r.run(async (g) => {
-        const { rotateKey } = await import('../../app/keys.ts');
-        const { key: k, retired } = await withContext(g, (ctx) =>
-          rotateKey(ctx, {
-            name,
-            ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }),
-            ...(opts.alg === undefined ? {} : { algorithm: opts.alg }),
-            ...(opts.expires === undefined ? {} : { expires: opts.expires }),
-            ...(opts.publicKey === undefined ? {} : { publicKeyFile: opts.publicKey }),
-          }),
-        );
+        const out = await invoke(g, 'key.rotate', {
+          name,
+          ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }),
+          ...(opts.alg === undefined ? {} : { algorithm: opts.alg }),
+          ...(opts.expires === undefined ? {} : { expires: opts.expires }),
+          ...(opts.publicKey === undefined ? {} : { publicKeyPem: await readPem(opts.publicKey) }),
+        });
+        const { key: k, retired } = out;
         return {
-          json: { key: k, retired },
+          json: out,
           human: [`rotated ${k.name}: now ${k.name}@${k.version} (${k.keyid})`, ...retired.map((o) => `  ${o.name}@${o.version} signs until ${o.retiredAt ?? '?'}, then verifies only`)].join('\n'),
         };
       });
@@ -168,9 +161,9 @@ export function registerKey(r: Registrar): void {
 
   r.command(key, 'retire <key@version>', 'stop one version signing now; it keeps verifying what it signed before', 'custody key retire release@1').action((ref: string) => {
     r.run(async (g) => {
-      const { retireKeyVersion } = await import('../../app/keys.ts');
-      const k = await withContext(g, (ctx) => retireKeyVersion(ctx, ref));
-      return { json: { key: k }, human: `retired ${k.name}@${k.version} at ${k.retiredAt ?? '?'}: verify-only from now on` };
+      const out = await invoke(g, 'key.retire', { ref });
+      const k = out.key;
+      return { json: out, human: `retired ${k.name}@${k.version} at ${k.retiredAt ?? '?'}: verify-only from now on` };
     });
   });
 
@@ -184,12 +177,10 @@ export function registerKey(r: Registrar): void {
     .option('--compromised-since <rfc3339>', 'earliest instant the key may have been misused (default: now; never in the future)')
     .action((ref: string, opts: { reason: string; compromisedSince?: string }) => {
       r.run(async (g) => {
-        const { revokeKeyVersion } = await import('../../app/keys.ts');
-        const k = await withContext(g, (ctx) =>
-          revokeKeyVersion(ctx, ref, { reason: opts.reason, ...(opts.compromisedSince === undefined ? {} : { compromisedSince: opts.compromisedSince }) }),
-        );
+        const out = await invoke(g, 'key.revoke', { ref, reason: opts.reason, ...(opts.compromisedSince === undefined ? {} : { compromisedSince: opts.compromisedSince }) });
+        const k = out.key;
         return {
-          json: { key: k },
+          json: out,
           human: `revoked ${k.name}@${k.version} (${k.revocationReason ?? ''}): signatures made at or after ${k.compromisedSince ?? '?'} no longer verify`,
         };
       });

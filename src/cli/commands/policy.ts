@@ -1,12 +1,20 @@
-import type { Decision } from '../../core/policy/index.ts';
+import type { OutputOf } from '../../app/operations/index.ts';
 import type { SourceProblem } from '../../core/yaml.ts';
 import type { Context } from '../../app/workspace.ts';
 import { CustodyError } from '../../core/errors.ts';
 import { withContext } from '../context.ts';
+import { clientLimits, readPolicyFolder, readText, writeOut } from '../files.ts';
+import { invoke } from '../invoke.ts';
 import { shortDigest, table, type GlobalOptions } from '../output.ts';
 import type { Registrar } from '../program.ts';
 
-/** Opens the workspace when there is one; `check` and `test` also work on a bare folder of policies. */
+type Decision = OutputOf<'policy.explain'>;
+
+/**
+ * Opens the workspace when there is one; `check` and `test` also work on a bare
+ * folder of policies. They read local files only, so they run here whether or
+ * not --server is set.
+ */
 async function maybeContext<T>(g: GlobalOptions, fn: (ctx: Context | undefined) => Promise<T>): Promise<T> {
   try {
     return await withContext(g, fn);
@@ -101,9 +109,8 @@ export function registerPolicy(r: Registrar): void {
     .option('--policy <path>', 'proposed policy files instead of the policy in force')
     .action((opts: { env: string; resolved?: boolean; policy?: string }) => {
       r.run(async (g) => {
-        const { showPolicy } = await import('../../app/policy.ts');
         const { stringify } = await import('yaml');
-        const s = await withContext(g, (ctx) => showPolicy(ctx, opts.env, opts.policy === undefined ? {} : { policy: opts.policy }));
+        const s = await invoke(g, 'policy.show', { environment: opts.env, ...(opts.policy === undefined ? {} : { files: await readPolicyFolder(opts.policy) }) });
         const header = `# environment ${s.environment}: policy ${s.policy}, ${s.source === 'published' ? `published v${s.version ?? '?'}` : 'unsigned files'}, digest ${s.digest}`;
         const body = opts.resolved || s.text === undefined ? stringify(s.resolved, { lineWidth: 0 }) : `# ${s.file ?? ''}\n${s.text}`;
         return { json: s, human: `${header}\n${body}` };
@@ -115,8 +122,14 @@ export function registerPolicy(r: Registrar): void {
     .option('--policy <bundle.json>', 'a signed policy bundle (policy publish --out) instead of the policy in force')
     .action((artifact: string, opts: { env: string; policy?: string }) => {
       r.run(async (g) => {
-        const { explainArtifact } = await import('../../app/policy.ts');
-        const d = await withContext(g, (ctx) => explainArtifact(ctx, artifact, opts.env, opts.policy === undefined ? {} : { policy: opts.policy }));
+        const policy = opts.policy;
+        const given =
+          policy === undefined
+            ? {}
+            : /\.json$/.test(policy)
+              ? { bundle: await readText(policy, (await clientLimits()).evidenceBytes, 'policy bundle'), bundleSource: policy }
+              : { files: await readPolicyFolder(policy) };
+        const d = await invoke(g, 'policy.explain', { artifact, environment: opts.env, ...given });
         return { json: d, human: decisionText(d), exitCode: EXIT[d.outcome] };
       });
     });
@@ -127,10 +140,11 @@ export function registerPolicy(r: Registrar): void {
     .option('--limit <n>', 'at most n artifacts, newest first', (v) => Number.parseInt(v, 10))
     .action((opts: { env: string; policy?: string; limit?: number }) => {
       r.run(async (g) => {
-        const { simulatePolicy } = await import('../../app/policy.ts');
-        const s = await withContext(g, (ctx) =>
-          simulatePolicy(ctx, opts.env, { ...(opts.policy === undefined ? {} : { policy: opts.policy }), ...(opts.limit === undefined || Number.isNaN(opts.limit) ? {} : { limit: opts.limit }) }),
-        );
+        const s = await invoke(g, 'policy.simulate', {
+          environment: opts.env,
+          ...(opts.policy === undefined ? {} : { files: await readPolicyFolder(opts.policy) }),
+          ...(opts.limit === undefined || Number.isNaN(opts.limit) ? {} : { limit: opts.limit }),
+        });
         const lines = [
           `simulating ${s.environment}: proposed ${s.proposed.path} (${shortDigest(s.proposed.digest)}) against ${s.current ? `${s.current.source === 'published' ? `published v${s.current.version ?? '?'}` : 'the policy files'} (${shortDigest(s.current.digest)})` : 'no policy in force'}`,
           `note: ${s.note}`,
@@ -154,12 +168,9 @@ export function registerPolicy(r: Registrar): void {
     .option('--out <file>', 'also write the signed bundle to this file')
     .action((path: string | undefined, opts: { key: string; out?: string }) => {
       r.run(async (g) => {
-        const { publishPolicies } = await import('../../app/policy.ts');
-        const res = await withContext(g, (ctx) => publishPolicies(ctx, { ...(path === undefined ? {} : { path }), key: opts.key }));
-        if (opts.out !== undefined) {
-          const { writeFileAtomic } = await import('../../app/workspace.ts');
-          await writeFileAtomic(opts.out, `${JSON.stringify(res.bundle, null, 2)}\n`, 0o644);
-        }
+        // Without a path, the workspace's own policy folder (policies.dir) is published, on whichever side it is.
+        const res = await invoke(g, 'policy.publish', { key: opts.key, ...(path === undefined ? {} : { files: await readPolicyFolder(path) }) });
+        if (opts.out !== undefined) await writeOut(opts.out, res.bundle);
         const { bundle: _bundle, ...json } = res;
         const human = res.created
           ? `published policy set v${res.version} (${res.setDigest}), signed by ${res.key}: ${res.policies.join(', ')}${res.loosened ? `; ${res.loosened} explicit loosening(s) recorded` : ''}`
@@ -171,10 +182,10 @@ export function registerPolicy(r: Registrar): void {
   r.command(policy, 'versions', 'list published policy versions, newest first', 'custody policy versions')
     .action(() => {
       r.run(async (g) => {
-        const { listPolicyVersions } = await import('../../app/policy.ts');
-        const list = await withContext(g, (ctx) => listPolicyVersions(ctx));
+        const out = await invoke(g, 'policy.versions', {});
+        const list = out.versions;
         return {
-          json: { versions: list },
+          json: out,
           human: list.length === 0 ? 'no published policy yet: custody policy publish --key <policy-key>' : table(['VERSION', 'DIGEST', 'KEYID', 'PUBLISHED', 'BY'], list.map((v) => [String(v.version), shortDigest(v.setDigest), v.keyid.slice(0, 12), v.publishedAt, v.publishedBy])),
         };
       });
@@ -183,11 +194,10 @@ export function registerPolicy(r: Registrar): void {
   r.command(policy, 'verify <bundle>', "verify a signed policy bundle file against this workspace's keys", 'custody policy verify policy-v1.json')
     .action((file: string) => {
       r.run(async (g) => {
-        const { verifyBundleFile } = await import('../../app/policy.ts');
-        const p = await withContext(g, (ctx) => verifyBundleFile(ctx, file));
+        const p = await invoke(g, 'policy.verify', { bundle: await readText(file, (await clientLimits()).evidenceBytes, 'policy bundle'), source: file });
         return {
-          json: { ok: true, version: p.version, setDigest: p.setDigest, publishedAt: p.publishedAt, publishedBy: p.publishedBy, environments: p.environments, policies: Object.keys(p.policies) },
-          human: `ok: policy set v${p.version} (${p.setDigest}), published ${p.publishedAt} by ${p.publishedBy}; policies ${Object.keys(p.policies).join(', ')}`,
+          json: p,
+          human: `ok: policy set v${p.version} (${p.setDigest}), published ${p.publishedAt} by ${p.publishedBy}; policies ${p.policies.join(', ')}`,
         };
       });
     });

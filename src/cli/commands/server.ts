@@ -1,12 +1,11 @@
 import type { Registrar } from '../program.ts';
-import { localOnly } from '../invoke.ts';
 
 export function registerServer(r: Registrar): void {
   r.command(r.program, 'server', 'serve the HTTP API (OpenAPI at /v1/openapi.json) until SIGTERM or SIGINT', 'custody server --listen 127.0.0.1:8080 --home /var/lib/custody')
     .option('--listen <host:port>', 'where to listen (default: server.listen in custody.yaml, else 127.0.0.1:8080)')
     .action((opts: { listen?: string }) => {
       r.run(async (g) => {
-        localOnly(g, 'server');
+        // It serves the workspace of this machine: --server (a client setting) changes nothing.
         const [{ startServer }, { resolveHome }] = await Promise.all([import('../../server/listen.ts'), import('../../app/workspace.ts')]);
         const server = await startServer({ home: resolveHome(g.home), ...(opts.listen === undefined ? {} : { listen: opts.listen }) });
         const signal = await new Promise<NodeJS.Signals>((resolve) => {

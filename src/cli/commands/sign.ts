@@ -1,5 +1,6 @@
 import { Option } from 'commander';
-import { withContext } from '../context.ts';
+import { clientLimits, readUtf8, writeOut } from '../files.ts';
+import { invoke } from '../invoke.ts';
 import { shortDigest } from '../output.ts';
 import type { Registrar } from '../program.ts';
 
@@ -11,8 +12,9 @@ export function registerSign(r: Registrar): void {
     .option('--out <file>', 'also write the bundle here')
     .action((artifact: string, opts: { key: string; out?: string }) => {
       r.run(async (g) => {
-        const { signArtifact } = await import('../../app/sign.ts');
-        const res = await withContext(g, (ctx) => signArtifact(ctx, { artifact, key: opts.key, ...(opts.out === undefined ? {} : { out: opts.out }) }));
+        const { bundle, ...res } = await invoke(g, 'evidence.sign', { artifact, key: opts.key });
+        // The bundle comes back from wherever it was signed; --out is always a file on this machine.
+        if (opts.out !== undefined) await writeOut(opts.out, bundle);
         return {
           json: { path: res.path, ...(opts.out === undefined ? {} : { out: opts.out }), created: res.created, evidence: res.evidence },
           human: `${res.path}\nsigned ${shortDigest(res.evidence.subjects[0] ?? '')} with ${res.evidence.signers.map((s) => s.slice(0, 16)).join(', ')}${res.created ? '' : ' (already stored)'}`,
@@ -35,17 +37,19 @@ export function registerSign(r: Registrar): void {
           throw new CustodyError('USAGE', `required option '${opts.predicate === undefined ? '--predicate <file>' : '--key <name>'}' not specified`, { hint: 'see `custody attest --help`' });
         }
         const { predicate, key } = opts;
-        const { attestArtifact } = await import('../../app/sign.ts');
-        const res = await withContext(g, (ctx) =>
-          attestArtifact(ctx, {
-            artifact,
-            key,
-            predicate,
-            ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }),
-            ...(opts.type === undefined ? {} : { type: opts.type }),
-            ...(opts.out === undefined ? {} : { out: opts.out }),
-          }),
-        );
+        const max = (await clientLimits()).evidenceBytes;
+        const text = await readUtf8(predicate, max, 'predicate');
+        // Parsed here too, so a file that is not JSON is named as the user named it, whichever side signs.
+        const { parsePredicate } = await import('../../app/sign.ts');
+        parsePredicate(text, predicate, max);
+        const { bundle, ...res } = await invoke(g, 'evidence.attest', {
+          artifact,
+          key,
+          predicate: text,
+          ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }),
+          ...(opts.type === undefined ? {} : { type: opts.type }),
+        });
+        if (opts.out !== undefined) await writeOut(opts.out, bundle);
         return {
           json: { path: res.path, ...(opts.out === undefined ? {} : { out: opts.out }), created: res.created, evidence: res.evidence },
           human: `${res.path}\nattested ${res.evidence.predicateType ?? ''} about ${shortDigest(res.evidence.subjects[0] ?? '')}${res.created ? '' : ' (already stored)'}`,
@@ -58,16 +62,14 @@ export function registerSign(r: Registrar): void {
     .option('--certificate-oidc-issuer <url>', 'keyless bundles: the exact OIDC issuer required')
     .action((file: string, opts: { certificateIdentity?: string; certificateOidcIssuer?: string }) => {
       r.run(async (g) => {
-        const { importEvidence } = await import('../../app/evidence.ts');
-        const res = await withContext(g, (ctx) =>
-          importEvidence(ctx, {
-            file,
-            ...(opts.certificateIdentity === undefined ? {} : { certificateIdentity: opts.certificateIdentity }),
-            ...(opts.certificateOidcIssuer === undefined ? {} : { certificateOidcIssuer: opts.certificateOidcIssuer }),
-          }),
-        );
+        const res = await invoke(g, 'evidence.import', {
+          evidence: await readUtf8(file, (await clientLimits()).evidenceBytes, 'evidence'),
+          source: file,
+          ...(opts.certificateIdentity === undefined ? {} : { certificateIdentity: opts.certificateIdentity }),
+          ...(opts.certificateOidcIssuer === undefined ? {} : { certificateOidcIssuer: opts.certificateOidcIssuer }),
+        });
         return {
-          json: { stored: res.stored.map((s) => ({ path: s.path, created: s.created, evidence: s.evidence })) },
+          json: res,
           human: res.stored
             .map((s) => `${s.path}\n  ${s.evidence.kind} ${s.evidence.predicateType ?? ''} about ${shortDigest(s.evidence.subjects[0] ?? '')}, signed by ${s.evidence.signers.join(', ')}${s.created ? '' : ' (already stored)'}`)
             .join('\n'),

@@ -1,7 +1,5 @@
 import type { OutputOf } from '../../app/operations/index.ts';
 import { CustodyError } from '../../core/errors.ts';
-import type { EvidenceItem } from '../../core/evidence.ts';
-import { withContext } from '../context.ts';
 import { invoke } from '../invoke.ts';
 import { shortDigest, table, type CommandOutput, type GlobalOptions } from '../output.ts';
 import type { Registrar } from '../program.ts';
@@ -49,8 +47,7 @@ export function registerVerify(r: Registrar): void {
       r.run(async (g) => {
         if (opts.env !== undefined) return verifyEnv(g, artifact, opts.env, opts);
         if (opts.offline || opts.receipts !== undefined || opts.keys !== undefined) throw new CustodyError('USAGE', '--offline, --receipts and --keys go with --env');
-        const { verifyArtifact } = await import('../../app/evidence.ts');
-        const res = await withContext(g, (ctx) => verifyArtifact(ctx, { artifact, ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }) }));
+        const res = await invoke(g, 'evidence.verify', { artifact, ...(opts.predicateType === undefined ? {} : { predicateType: opts.predicateType }) });
         const a = res.artifact;
         const head = `${a.name}@${a.version} ${a.digest}`;
         const human =
@@ -61,11 +58,7 @@ export function registerVerify(r: Registrar): void {
                 res.items.map((i) => [i.verified ? 'verified' : 'FAILED', i.kind ?? '', i.predicateType || '-', signerText(i), i.storedAt, shortDigest(i.digest)]),
               )}${failures(res.items)}`;
         return {
-          json: {
-            ok: res.ok,
-            artifact: { digest: a.digest, name: a.name, version: a.version },
-            items: res.items.map((i) => ({ digest: i.digest, kind: i.kind, source: i.source, predicateType: i.predicateType, verified: i.verified, reasons: i.reasons, signatures: i.signatures, storedAt: i.storedAt })),
-          },
+          json: res,
           human,
           exitCode: res.ok ? 0 : 1,
         };
@@ -103,6 +96,8 @@ export function registerVerify(r: Registrar): void {
       });
     });
 }
+
+type EvidenceItem = OutputOf<'evidence.verify'>['items'][number];
 
 function signerText(i: EvidenceItem): string {
   const s = i.signatures.find((x) => x.ok) ?? i.signatures[0];
