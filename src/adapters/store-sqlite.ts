@@ -10,11 +10,33 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
+/** Most write transactions one group commit takes in; the rest wait for the next group. */
+const MAX_GROUP = 32;
+
+interface WriteJob {
+  fn: (tx: Tx) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * The embedded store on `node:sqlite`. One connection per process; transactions
  * are serialised in-process by a promise chain and across processes by SQLite's
  * write lock, taken up front with BEGIN IMMEDIATE so two writers never deadlock
  * upgrading a read lock.
+ *
+ * Group commit. Write transactions asked for while another is running are run
+ * one after the other inside one SQLite transaction, each in its own SAVEPOINT,
+ * and committed together: one WAL write and one fsync acknowledge them all
+ * (with `synchronous = FULL` the fsync is most of a small commit). Each caller
+ * still gets all-or-nothing: one that throws is rolled back to its savepoint
+ * alone and rejected; the others are resolved only after the shared COMMIT
+ * returned, so nothing is acknowledged before it is durable. If the commit
+ * itself fails, or SQLite aborts the whole transaction under a member (an I/O
+ * error, a full disk), every member of the group is rejected: none was
+ * acknowledged, and none is half-applied. A lone transaction commits at once,
+ * exactly as without grouping; groups form only under concurrency (the server,
+ * or several promotions in flight in one process).
  */
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
@@ -23,6 +45,11 @@ export class SqliteStore implements Store {
   private readonly executor: SqlExecutor;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Write transactions waiting for a group; a group is queued while this is non-empty. */
+  private readonly waiting: WriteJob[] = [];
+  private groupQueued = false;
+  /** Bumped by every rollback (and by raw access): per-connection caches trust nothing read before it moved. */
+  private rollbackCount = 0;
 
   private constructor(db: DatabaseSync) {
     this.db = db;
@@ -33,6 +60,7 @@ export class SqliteStore implements Store {
       all: (sql, params) => coded(() => this.stmt(sql).all(...toParams(params)) as never[]),
       get: (sql, params) => coded(() => this.stmt(sql).get(...toParams(params)) as never),
       run: (sql, params): Promise<RunResult> => coded(() => ({ changes: Number(this.stmt(sql).run(...toParams(params)).changes) })),
+      rollbacks: () => this.rollbackCount,
     };
   }
 
@@ -52,13 +80,21 @@ export class SqliteStore implements Store {
     return store;
   }
 
-  /** Raw access for tests and benchmarks that must bypass the repositories. */
+  /** Raw access for tests and benchmarks that must bypass the repositories (and so the caches). */
   get raw(): DatabaseSync {
+    this.rollbackCount++;
     return this.db;
   }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.serialise(() => this.inTransaction('BEGIN IMMEDIATE', fn));
+    if (this.closed) return Promise.reject(new CustodyError('STORE_ERROR', 'the store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.groupQueued) {
+        this.groupQueued = true;
+        void this.serialise(() => this.runGroup());
+      }
+    });
   }
 
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -76,12 +112,18 @@ export class SqliteStore implements Store {
 
   /** Runs `fn` in a write transaction with the raw executor: for repository tests and tools, not use cases. */
   withSql<T>(fn: (db: SqlExecutor) => Promise<T>): Promise<T> {
+    // Raw statements bypass the repositories that keep the caches current.
+    this.rollbackCount++;
     return this.serialise(() => this.inTransaction('BEGIN IMMEDIATE', () => fn(this.executor)));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.queue.catch(() => undefined);
+    // Finish what was asked for before close; a group may queue another for the transactions it had no room for.
+    for (let q = this.queue; ; q = this.queue) {
+      await q.catch(() => undefined);
+      if (q === this.queue) break;
+    }
     this.closed = true;
     this.db.close();
   }
@@ -104,6 +146,85 @@ export class SqliteStore implements Store {
         }
         return Promise.resolve();
       });
+    }
+  }
+
+  /**
+   * One group commit: BEGIN IMMEDIATE, every waiting write transaction (and
+   * those that arrive meanwhile, up to MAX_GROUP) in its own savepoint, then one
+   * COMMIT; callers are settled after it. See the class comment.
+   */
+  private async runGroup(): Promise<void> {
+    this.groupQueued = false;
+    if (this.waiting.length === 0) return;
+    if (this.closed) {
+      for (const job of this.waiting.splice(0)) job.reject(new CustodyError('STORE_ERROR', 'the store is closed'));
+      return;
+    }
+    try {
+      this.begin('BEGIN IMMEDIATE');
+    } catch (e) {
+      // Every waiting caller would have waited for the same lock: they fail alike.
+      for (const job of this.waiting.splice(0)) job.reject(e);
+      return;
+    }
+    const done: { job: WriteJob; value: unknown }[] = [];
+    let taken = 0;
+    while (this.waiting.length > 0 && taken < MAX_GROUP) {
+      const job = this.waiting.shift() as WriteJob;
+      taken++;
+      let value: unknown;
+      try {
+        this.db.exec('SAVEPOINT member');
+        value = await job.fn(bindTx(this.executor));
+        this.db.exec('RELEASE member');
+      } catch (e) {
+        const error = e instanceof CustodyError ? e : mapSqliteError(e);
+        if (!this.db.isTransaction) {
+          this.rollbackCount++;
+          // SQLite abandoned the whole transaction (I/O error, full disk): the earlier members are gone with it.
+          job.reject(error);
+          for (const d of done.splice(0)) d.job.reject(new CustodyError('STORE_ERROR', `the transaction was rolled back with another in its group commit: ${error.message}`, { cause: error }));
+          this.requeueRest();
+          return;
+        }
+        try {
+          this.rollbackCount++;
+          this.db.exec('ROLLBACK TO member');
+          this.db.exec('RELEASE member');
+        } catch (undo) {
+          job.reject(error);
+          this.abandon(done, mapSqliteError(undo));
+          this.requeueRest();
+          return;
+        }
+        job.reject(error);
+        continue;
+      }
+      done.push({ job, value });
+    }
+    try {
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.abandon(done, mapSqliteError(e));
+      this.requeueRest();
+      return;
+    }
+    for (const d of done) d.job.resolve(d.value);
+    this.requeueRest();
+  }
+
+  /** Rolls the open transaction back and fails the members that had succeeded in it. */
+  private abandon(done: { job: WriteJob }[], error: CustodyError): void {
+    this.rollback();
+    for (const d of done) d.job.reject(error);
+  }
+
+  /** Transactions beyond MAX_GROUP (or after a failed group) go to the next group. */
+  private requeueRest(): void {
+    if (this.waiting.length > 0 && !this.groupQueued) {
+      this.groupQueued = true;
+      void this.serialise(() => this.runGroup());
     }
   }
 
@@ -136,6 +257,7 @@ export class SqliteStore implements Store {
   }
 
   private rollback(): void {
+    this.rollbackCount++;
     try {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
     } catch {

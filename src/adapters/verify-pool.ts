@@ -29,11 +29,21 @@ export type WireResult = Omit<VerifyResult, 'statement'> & { statementJson?: str
 
 export type PoolMessage =
   | { type: 'keys'; keys: KeyRecord[] }
-  | { type: 'batch'; id: number; requests: WireRequest[]; withStatement: boolean };
+  | { type: 'batch'; id: number; requests: readonly WireRequest[]; withStatement: boolean };
 
 interface Slot {
   worker: Worker;
   inFlight: number;
+  /** The key set this worker holds: the last one posted to it (messages to a worker arrive in order). */
+  keys: readonly KeyRecord[] | undefined;
+}
+
+interface Chunk {
+  keys: readonly KeyRecord[];
+  requests: readonly WireRequest[];
+  withStatement: boolean;
+  resolve: (r: WireResult[]) => void;
+  reject: (e: CustodyError) => void;
 }
 
 const CHUNK = 128;
@@ -42,26 +52,33 @@ const IN_FLIGHT = 2;
 
 export class VerifyPool {
   private readonly slots: Slot[];
-  private readonly pending = new Map<number, { resolve: (r: WireResult[]) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { slot: Slot; chunk: Chunk }>();
+  /** Chunks waiting for a worker, oldest first, whichever call they belong to. */
+  private readonly queue: Chunk[] = [];
   private nextId = 0;
   private failure: CustodyError | undefined;
-  private busy: Promise<unknown> = Promise.resolve();
+  private idleUnref = false;
 
   constructor(size = availableParallelism()) {
     const here = fileURLToPath(import.meta.url);
     const url = new URL(`./verify-worker${extname(here)}`, import.meta.url);
     this.slots = Array.from({ length: Math.max(1, size) }, () => {
       const worker = new Worker(url);
+      const slot: Slot = { worker, inFlight: 0, keys: undefined };
       worker.on('message', (m: { id: number; results: WireResult[] }) => {
-        this.pending.get(m.id)?.resolve(m.results);
+        const p = this.pending.get(m.id);
         this.pending.delete(m.id);
+        slot.inFlight--;
+        if (slot.inFlight === 0 && this.idleUnref) worker.unref();
+        p?.chunk.resolve(m.results);
+        this.pump();
       });
       // A dead worker fails the batch; it never leaves a caller waiting.
       worker.on('error', (e: Error) => this.fail(new CustodyError('INTERNAL', `verification worker failed: ${e.message}`, { cause: e })));
       worker.on('exit', (code) => {
         if (code !== 0) this.fail(new CustodyError('INTERNAL', `verification worker exited with code ${code}`));
       });
-      return { worker, inFlight: 0 };
+      return slot;
     });
   }
 
@@ -70,58 +87,55 @@ export class VerifyPool {
   }
 
   /**
-   * Verifies every request against `keys`, in order. Calls are serialised, so
-   * each batch sees exactly the keys it was given.
+   * Verifies every request against `keys`, in order. Calls may overlap (several
+   * promotions verify at once): each chunk goes to a worker after the key set it
+   * was asked with, so every request is verified against exactly its caller's
+   * keys. Pass the same array for the same keys: a worker that holds it already
+   * is not sent it again.
    */
-  verifyMany(keys: readonly KeyRecord[], requests: readonly WireRequest[], options: { withStatement?: boolean } = {}): Promise<WireResult[]> {
-    const run = this.busy.then(() => this.run(keys, requests, options.withStatement === true));
-    this.busy = run.catch(() => undefined);
-    return run;
+  async verifyMany(keys: readonly KeyRecord[], requests: readonly WireRequest[], options: { withStatement?: boolean } = {}): Promise<WireResult[]> {
+    if (this.failure) throw this.failure;
+    const withStatement = options.withStatement === true;
+    const parts: Promise<WireResult[]>[] = [];
+    for (let i = 0; i < requests.length; i += CHUNK) {
+      parts.push(new Promise<WireResult[]>((resolve, reject) => this.queue.push({ keys, requests: requests.slice(i, i + CHUNK), withStatement, resolve, reject })));
+    }
+    this.pump();
+    return (await Promise.all(parts)).flat();
   }
 
-  private async run(keys: readonly KeyRecord[], requests: readonly WireRequest[], withStatement: boolean): Promise<WireResult[]> {
-    if (this.failure) throw this.failure;
-    for (const s of this.slots) s.worker.postMessage({ type: 'keys', keys: [...keys] } satisfies PoolMessage);
-    const out: WireResult[] = new Array<WireResult>(requests.length);
-    let next = 0;
-    await new Promise<void>((resolve, reject) => {
-      let outstanding = 0;
-      const feed = (slot: Slot): void => {
-        while (slot.inFlight < IN_FLIGHT && next < requests.length) {
-          const start = next;
-          const chunk = requests.slice(start, start + CHUNK);
-          next += chunk.length;
-          const id = this.nextId++;
-          slot.inFlight++;
-          outstanding++;
-          this.pending.set(id, {
-            resolve: (results) => {
-              for (let i = 0; i < results.length; i++) out[start + i] = results[i]!;
-              slot.inFlight--;
-              outstanding--;
-              feed(slot);
-              if (outstanding === 0 && next >= requests.length) resolve();
-            },
-            reject,
-          });
-          slot.worker.postMessage({ type: 'batch', id, requests: chunk, withStatement } satisfies PoolMessage);
-        }
-      };
-      if (requests.length === 0) resolve();
-      for (const s of this.slots) feed(s);
-    });
-    return out;
+  /** Hands waiting chunks to workers with room, the least busy first. */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let slot: Slot | undefined;
+      for (const s of this.slots) if (s.inFlight < IN_FLIGHT && (!slot || s.inFlight < slot.inFlight)) slot = s;
+      if (!slot) return;
+      const chunk = this.queue.shift() as Chunk;
+      if (slot.keys !== chunk.keys) {
+        slot.worker.postMessage({ type: 'keys', keys: [...chunk.keys] } satisfies PoolMessage);
+        slot.keys = chunk.keys;
+      }
+      const id = this.nextId++;
+      // A caller is waiting for this reply: the process must not exit under it.
+      if (slot.inFlight === 0) slot.worker.ref();
+      slot.inFlight++;
+      this.pending.set(id, { slot, chunk });
+      slot.worker.postMessage({ type: 'batch', id, requests: chunk.requests, withStatement: chunk.withStatement } satisfies PoolMessage);
+    }
   }
 
   private fail(e: CustodyError): void {
     this.failure ??= e;
-    for (const p of this.pending.values()) p.reject(e);
+    for (const p of this.pending.values()) p.chunk.reject(e);
+    for (const c of this.queue) c.reject(e);
     this.pending.clear();
+    this.queue.length = 0;
   }
 
-  /** Lets the process exit while the threads idle. */
+  /** Lets the process exit while the threads idle (never while a caller waits for them). */
   unref(): this {
-    for (const s of this.slots) s.worker.unref();
+    this.idleUnref = true;
+    for (const s of this.slots) if (s.inFlight === 0) s.worker.unref();
     return this;
   }
 

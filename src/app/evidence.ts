@@ -30,7 +30,7 @@ import { MALFORMED_CODES, parseInput, toKeylessTrust, verifyEvidence, type Artif
 import { VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
-import { trustedKeys } from './keys.ts';
+import { keyListOf, trustedKeys } from './keys.ts';
 import type { Context } from './workspace.ts';
 
 // Stored evidence was size-checked on the way in; this bound only guards against a tampered database.
@@ -78,6 +78,21 @@ export interface EvidenceQuery {
   predicateType?: string;
   /** Trust for keyless evidence, loaded only if there is some; default: the public-good root. */
   keyless?: () => Promise<KeylessTrust>;
+  /** Results verified ahead of this transaction (`preverifyEvidence`), used only where they provably still hold. */
+  preverified?: Preverified;
+}
+
+/**
+ * Keyed verifications made before a transaction, on the verification pool,
+ * for the one transaction that asked. Verification is a pure function of the
+ * stored bytes, the artifact's digests, the signing time, the purpose and the
+ * key records; a result is used only when the transaction reads the very same
+ * of each (the same key list object: the store hands out the same frozen one
+ * while no key changed), and anything else is verified again inside.
+ */
+export interface Preverified {
+  keys: TrustedKeys;
+  results: ReadonlyMap<string, { request: WireRequest; result: Omit<VerifyResult, 'statement'>; statement: Statement | null }>;
 }
 
 /** CONTRACT: every stored attestation about the artifact, verified with the one reference time `now`. */
@@ -96,21 +111,19 @@ export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: 
   const keyed = rows.filter((r) => r.expect === null);
   const results = new Map<string, { result: Omit<VerifyResult, 'statement'>; statement: Statement | null }>();
 
-  const requests: WireRequest[] = keyed.map((r) => ({
-    input: r.body,
-    maxBytes: STORED_MAX,
-    artifact: digests,
-    signedAt: earliest(r.signedAt, now),
-    ...(query.predicateType === undefined ? {} : { predicateType: query.predicateType }),
-    // Promotion receipts are stored as evidence too; their keys are trusted for receipts, not for attesting.
-    ...(r.predicateType === VSA_PREDICATE_TYPE ? { purpose: 'promotion-receipt' as const } : {}),
-  }));
+  const requests: WireRequest[] = keyed.map((r) => requestFor(r, digests, now, query.predicateType));
+  const ahead = query.preverified?.keys === trusted ? query.preverified.results : undefined;
   if (keyed.length >= POOL_MIN) {
-    const wire = await sharedVerifyPool().verifyMany([...trusted.byKeyid.values()], requests, { withStatement: true });
+    const wire = await sharedVerifyPool().verifyMany(keyListOf(trusted), requests, { withStatement: true });
     keyed.forEach((r, i) => results.set(r.digest, fromWire(wire[i]!)));
   } else {
     keyed.forEach((r, i) => {
       const req = requests[i]!;
+      const done = ahead?.get(r.digest);
+      if (done && sameRequest(done.request, req)) {
+        results.set(r.digest, { result: done.result, statement: done.statement });
+        return;
+      }
       const { statement, ...result } = verifyEvidence({ ...req, keys: trusted, signedAt: new Date(req.signedAt ?? r.signedAt) });
       results.set(r.digest, { result, statement });
     });
@@ -146,6 +159,56 @@ export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: 
       storedAt: r.storedAt,
     };
   });
+}
+
+function requestFor(r: StoredEvidence, digests: ArtifactDigests, now: Date, predicateType: string | undefined): WireRequest {
+  return {
+    input: r.body,
+    maxBytes: STORED_MAX,
+    artifact: digests,
+    signedAt: earliest(r.signedAt, now),
+    ...(predicateType === undefined ? {} : { predicateType }),
+    // Promotion receipts are stored as evidence too; their keys are trusted for receipts, not for attesting.
+    ...(r.predicateType === VSA_PREDICATE_TYPE ? { purpose: 'promotion-receipt' as const } : {}),
+  };
+}
+
+/** Every input of a keyed verification but the keys (compared by the caller). */
+function sameRequest(a: WireRequest, b: WireRequest): boolean {
+  return (
+    a.input === b.input &&
+    a.signedAt === b.signedAt &&
+    a.purpose === b.purpose &&
+    a.predicateType === b.predicateType &&
+    a.threshold === b.threshold &&
+    a.maxBytes === b.maxBytes &&
+    a.artifact.sha256 === b.artifact.sha256 &&
+    a.artifact.sha512 === b.artifact.sha512
+  );
+}
+
+/**
+ * Verifies, on the verification pool and outside any transaction, the keyed
+ * evidence a promotion of `ref` is about to rely on, so that the transaction
+ * (which the store runs one at a time) does not spend its turn on signature
+ * checks. Worth it only while other work can use this thread meanwhile; best
+ * effort: on any problem it returns nothing, and the transaction verifies as usual.
+ */
+export async function preverifyEvidence(ctx: Context, ref: string, now: Date): Promise<Preverified | undefined> {
+  try {
+    const found = await ctx.store.read(async (tx) => {
+      const artifact = await findArtifact(tx, ref);
+      const rows = (await tx.evidence.forSubjects(subjectKeys(artifact))).filter((r) => r.expect === null);
+      return { artifact, rows, keys: await trustedKeys(tx) };
+    });
+    if (found.rows.length === 0) return undefined;
+    const digests = artifactDigests(found.artifact);
+    const requests = found.rows.map((r) => requestFor(r, digests, now, undefined));
+    const wire = await sharedVerifyPool().verifyMany(keyListOf(found.keys), requests, { withStatement: true });
+    return { keys: found.keys, results: new Map(found.rows.map((r, i) => [r.digest, { request: requests[i]!, ...fromWire(wire[i]!) }])) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** A recorded time later than the reference time can only come from a skewed clock or a tampered row. */

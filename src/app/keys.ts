@@ -645,5 +645,22 @@ export async function checkKey(ctx: Context, ref: string, purpose?: string): Pro
 }
 
 export async function trustedKeys(tx: Tx): Promise<TrustedKeys> {
-  return toTrustedKeys(await tx.keys.list());
+  const list = await tx.keys.list();
+  let trusted = trustedByList.get(list);
+  if (!trusted) {
+    trusted = toTrustedKeys(list);
+    trustedByList.set(list, trusted);
+    listOfTrusted.set(trusted, list);
+  }
+  return trusted;
+}
+
+// A store that caches key records hands out the same frozen list while the keys are unchanged (ports.ts:
+// KeyRepository.list), and so the same trust material: results computed against it can be recognised as current.
+const trustedByList = new WeakMap<readonly KeyRecord[], TrustedKeys>();
+const listOfTrusted = new WeakMap<TrustedKeys, readonly KeyRecord[]>();
+
+/** The key list `trusted` was made from by `trustedKeys`, to hand to the verification pool as the same array each time. */
+export function keyListOf(trusted: TrustedKeys): readonly KeyRecord[] {
+  return listOfTrusted.get(trusted) ?? [...trusted.byKeyid.values()];
 }

@@ -170,6 +170,11 @@ export type CheckpointOutcome =
 /** Key load failures that mean "this workspace has no usable log key": the command goes on, entries wait. */
 const NO_KEY = new Set(['KEY_NOT_FOUND', 'KEY_NOT_USABLE', 'KEK_MISSING', 'KEY_DECRYPT_FAILED', 'HSM_ERROR']);
 
+/** The name of the workspace's log key (`log.checkpointKey`, default `log`). */
+export function checkpointKeyName(ctx: Context): string {
+  return ctx.config.log.checkpointKey ?? 'log';
+}
+
 /**
  * Signs a checkpoint with the workspace's log key (`log.checkpointKey`, default
  * `log`), then keeps a copy outside the database. `signer` overrides the key
@@ -179,7 +184,7 @@ export async function signWorkspaceCheckpoint(ctx: Context, options: { force?: b
   const now = ctx.clock.now();
   let loaded: { key: KeyRecord; signer: Signer };
   try {
-    loaded = options.signer ?? (await loadSigner(ctx, ctx.config.log.checkpointKey ?? 'log', 'log-checkpoint'));
+    loaded = options.signer ?? (await loadSigner(ctx, checkpointKeyName(ctx), 'log-checkpoint'));
   } catch (e) {
     if (!(e instanceof CustodyError) || !NO_KEY.has(e.code)) throw e;
     // Without a key, say so only when entries are actually waiting.

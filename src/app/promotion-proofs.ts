@@ -5,9 +5,10 @@
  * has a log key (a checkpoint is signed for it); otherwise a proof is computed
  * against the newest checkpoint whenever one is needed (verify, export).
  */
+import { parseKeyAddress } from '../core/key.ts';
 import type { Tx } from '../core/ports.ts';
 import type { InclusionRecord, Promotion } from '../core/promotion/index.ts';
-import { signWorkspaceCheckpoint } from './log.ts';
+import { checkpointKeyName, signWorkspaceCheckpoint } from './log.ts';
 import type { Context } from './workspace.ts';
 
 /** The proof of entry `index` in the newest checkpoint's tree, or null when no checkpoint covers it yet. */
@@ -27,6 +28,8 @@ export async function attachProof(ctx: Context, p: Promotion): Promise<Promotion
   if (p.state !== 'promoted' || p.logIndex === null || p.proof !== null) return p;
   const index = p.logIndex;
   try {
+    // No log key in this workspace (a CI runner's, say): nothing can be signed, and a proof is computed when one is needed.
+    if ((await ctx.store.read((tx) => tx.keys.versionsOf(parseKeyAddress(checkpointKeyName(ctx)).name))).length === 0) return p;
     const outcome = await signWorkspaceCheckpoint(ctx);
     if (outcome.status === 'no-key') return p;
     const proof = await ctx.store.transaction(async (tx) => {

@@ -63,7 +63,7 @@ import type { StoredEvidence } from '../core/evidence.ts';
 import { findArtifact } from './artifacts.ts';
 import { environmentConfig } from './environments.ts';
 import { auditRefusal } from './audit.ts';
-import { artifactDigests, evidenceFor as defaultEvidenceFor, storeEvidence, toStored } from './evidence.ts';
+import { artifactDigests, evidenceFor as defaultEvidenceFor, preverifyEvidence, storeEvidence, toStored, type Preverified } from './evidence.ts';
 import { loadSigner as defaultLoadSigner } from './keys.ts';
 import { activeSet, groupsOf, policyFor, policyInput, type PolicyDeps } from './policy.ts';
 import { attachProof, proofFor } from './promotion-proofs.ts';
@@ -184,6 +184,8 @@ interface Engine {
   deps: PromotionDeps;
   /** The receipt key of the environment, loaded before the transaction (it may need the KEK or an HSM). */
   receipt: { key: KeyRecord; signer: Signer } | undefined;
+  /** Evidence verified ahead of the transaction on the verification pool, when promotions run side by side. */
+  preverified?: Preverified | undefined;
 }
 
 type Step =
@@ -248,15 +250,18 @@ async function sourceReceipts(tx: Tx, digest: string, from: readonly string[]): 
 }
 
 /** Makes the plan from what the store holds now; stale votes are invalidated and logged as it goes. */
-async function planNow(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, now: Date, record: boolean, known?: EnvironmentView): Promise<{ plan: Plan; view: EnvironmentView }> {
+async function planNow(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, now: Date, record: boolean, known?: EnvironmentView, isNew = false): Promise<{ plan: Plan; view: EnvironmentView }> {
   const { ctx } = e;
   const envConfig = environmentConfig(ctx, p.environment);
   const view = known ?? (await readEnvironment(tx, p.environment));
   const { state } = view;
   const current = currentOf(view.previous);
   const inputCurrent = current ? { version: current.artifact.version, digest: current.artifact.digest, since: current.since } : null;
-  const input = await policyInput(ctx, tx, artifact, p.environment, now, { evidenceFor: e.deps.evidenceFor, loadSigner: e.deps.loadSigner }, { current: inputCurrent });
-  const votes = await tx.approvals.forPromotion(p.id);
+  const pre = e.preverified;
+  const evidenceFor: PromotionDeps['evidenceFor'] = pre && e.deps.evidenceFor === defaultEvidenceFor ? (t, trusted, a, at) => defaultEvidenceFor(t, trusted, a, at, { preverified: pre }) : e.deps.evidenceFor;
+  const input = await policyInput(ctx, tx, artifact, p.environment, now, { evidenceFor, loadSigner: e.deps.loadSigner }, { current: inputCurrent });
+  // Nobody can have voted on a promotion this transaction creates.
+  const votes = isNew ? [] : await tx.approvals.forPromotion(p.id);
   const seen = seenState(input.evidence, input.keys ?? []);
   if (record) {
     for (const s of staleVotes(votes, seen)) {
@@ -309,7 +314,7 @@ async function advance(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, mode
     }
   }
   await transition(tx, ctx, p, 'evaluating', now);
-  const { plan } = await planNow(tx, e, p, artifact, now, true, view);
+  const { plan } = await planNow(tx, e, p, artifact, now, true, view, isNew);
   p.plan = plan;
   switch (plan.action) {
     case 'reject': {
@@ -695,7 +700,19 @@ interface RequestInput extends PromoteInput {
   artifactDigest?: string | undefined;
 }
 
+/** Promotions this process is carrying out right now (the server, or a fan-out of library calls). */
+let inFlight = 0;
+
 async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): Promise<PromotionView> {
+  inFlight++;
+  try {
+    return await requestOne(ctx, input, deps);
+  } finally {
+    inFlight--;
+  }
+}
+
+async function requestOne(ctx: Context, input: RequestInput, deps: PromotionDeps): Promise<PromotionView> {
   let subject: string | undefined;
   try {
     requireRole(ctx.actor, 'deployer', input.kind === 'rollback' ? 'rolling back' : 'promoting');
@@ -704,6 +721,9 @@ async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): 
       throw new CustodyError('INPUT_INVALID', 'an idempotency key is 1 to 200 characters of A-Z a-z 0-9 . _ : / @ + = -', { hint: 'e.g. the CI run id: --idempotency-key "$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT"' });
     }
     const e: Engine = { ctx, deps, receipt: await deps.loadSigner(ctx, envConfig.receiptKey, 'promotion-receipt') };
+    // Side by side with other promotions, the signature checks run on the pool while this thread serves the others'
+    // transactions; alone, a worker thread would cost more than it saves.
+    if (inFlight > 1 && deps.evidenceFor === defaultEvidenceFor) e.preverified = await preverifyEvidence(ctx, input.artifactDigest ?? input.artifact, ctx.clock.now());
     const first = await ctx.store
       .transaction(async (tx): Promise<Step | { kind: 'replay'; promotion: Promotion }> => {
         const artifact = await findArtifact(tx, input.artifactDigest ?? input.artifact);

@@ -59,7 +59,8 @@ export interface KeyRepository {
   byNameVersion(name: string, version: number): Promise<KeyRecord | undefined>;
   /** All versions of a name, oldest first. */
   versionsOf(name: string): Promise<KeyRecord[]>;
-  list(): Promise<KeyRecord[]>;
+  /** Ordered by name and version; shared and frozen where the store caches it, so never change it in place. */
+  list(): Promise<readonly KeyRecord[]>;
   /** Throws KEY_EXISTS when the keyid or the name+version is already recorded. */
   insert(key: KeyRecord, privateRef: PrivateKeyRef | null): Promise<void>;
   update(key: KeyRecord): Promise<void>;

@@ -13,6 +13,12 @@ export interface SqlExecutor {
   all<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   get<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   run(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
+  /**
+   * How many rollbacks (of a transaction or of a savepoint) the store has made
+   * on this connection. Only a store that offers it gets per-connection caches
+   * of committed state (./cache.ts), which are dropped whenever it moves.
+   */
+  readonly rollbacks?: () => number;
 }
 
 /** Rewrites `?` placeholders to `$1, $2, …` for PostgreSQL; string literals in our SQL never contain `?`. */

@@ -1,28 +1,40 @@
 import { CustodyError } from '../../core/errors.ts';
 import type { KeyRecord } from '../../core/key.ts';
 import type { KeyRepository, PrivateKeyRef } from '../../core/ports.ts';
+import { TxCache } from './cache.ts';
 import type { SqlExecutor } from './executor.ts';
 
-interface KeyRow {
+interface SnapshotRow {
+  keyid: string;
   record: string;
+  private_ref: string | null;
 }
 
-export function keyRepository(db: SqlExecutor): KeyRepository {
-  const parse = (r: KeyRow | undefined) => (r ? (JSON.parse(r.record) as KeyRecord) : undefined);
+/** Key records, read through the connection's cache (./cache.ts): a promotion reads them five times. */
+export function keyRepository(db: SqlExecutor, cache: TxCache = new TxCache(db)): KeyRepository {
+  const snapshot = () =>
+    cache.keys(async () => {
+      const rows = await db.all<SnapshotRow>('SELECT keyid, record, private_ref FROM keys ORDER BY name, version');
+      const byKeyid = new Map<string, { record: KeyRecord; privateRef: string | null }>();
+      const records = rows.map((r) => {
+        const record = JSON.parse(r.record) as KeyRecord;
+        byKeyid.set(r.keyid, { record, privateRef: r.private_ref });
+        return record;
+      });
+      return { records, byKeyid };
+    });
   return {
     async byKeyid(keyid) {
-      return parse(await db.get<KeyRow>('SELECT record FROM keys WHERE keyid = ?', [keyid]));
+      return (await snapshot()).byKeyid.get(keyid)?.record;
     },
     async byNameVersion(name, version) {
-      return parse(await db.get<KeyRow>('SELECT record FROM keys WHERE name = ? AND version = ?', [name, version]));
+      return (await snapshot()).records.find((k) => k.name === name && k.version === version);
     },
     async versionsOf(name) {
-      const rows = await db.all<KeyRow>('SELECT record FROM keys WHERE name = ? ORDER BY version', [name]);
-      return rows.map((r) => JSON.parse(r.record) as KeyRecord);
+      return (await snapshot()).records.filter((k) => k.name === name);
     },
     async list() {
-      const rows = await db.all<KeyRow>('SELECT record FROM keys ORDER BY name, version');
-      return rows.map((r) => JSON.parse(r.record) as KeyRecord);
+      return (await snapshot()).records;
     },
     async insert(key, privateRef) {
       const clash = await db.get<{ name: string; version: unknown }>('SELECT name, version FROM keys WHERE keyid = ? OR (name = ? AND version = ?)', [
@@ -35,6 +47,7 @@ export function keyRepository(db: SqlExecutor): KeyRepository {
           details: { keyid: key.keyid },
         });
       }
+      cache.dropKeys();
       await db.run('INSERT INTO keys (keyid, name, version, record, private_ref) VALUES (?, ?, ?, ?, ?)', [
         key.keyid,
         key.name,
@@ -44,11 +57,12 @@ export function keyRepository(db: SqlExecutor): KeyRepository {
       ]);
     },
     async update(key) {
+      cache.dropKeys();
       await db.run('UPDATE keys SET record = ? WHERE keyid = ?', [JSON.stringify(key), key.keyid]);
     },
     async privateRef(keyid) {
-      const r = await db.get<{ private_ref: string | null }>('SELECT private_ref FROM keys WHERE keyid = ?', [keyid]);
-      return r?.private_ref ? (JSON.parse(r.private_ref) as PrivateKeyRef) : null;
+      const ref = (await snapshot()).byKeyid.get(keyid)?.privateRef;
+      return ref ? (JSON.parse(ref) as PrivateKeyRef) : null;
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { PolicyException } from '../../core/policy/types.ts';
 import type { ExceptionFilter, ExceptionRepository, PolicyRepository, PolicyVersionRecord, PolicyVersionSummary } from '../../core/ports.ts';
+import { TxCache } from './cache.ts';
 import type { SqlExecutor } from './executor.ts';
 import { toInt } from './executor.ts';
 
@@ -19,11 +20,12 @@ function summary(r: Omit<VersionRow, 'bundle'>): PolicyVersionSummary {
 }
 
 /** Published policy versions: each row holds the signed bundle as the store received it. */
-export function policyRepository(db: SqlExecutor): PolicyRepository {
+export function policyRepository(db: SqlExecutor, cache: TxCache = new TxCache(db)): PolicyRepository {
   const full = (r: VersionRow | undefined): PolicyVersionRecord | undefined => (r ? { ...summary(r), bundle: r.bundle } : undefined);
   return {
     async latest() {
-      return full(await db.get<VersionRow>(`SELECT ${SUMMARY}, bundle FROM policy_versions ORDER BY version DESC LIMIT 1`));
+      // Every decision reads it: kept per connection while nothing is published (./cache.ts).
+      return cache.latestPolicy(async () => full(await db.get<VersionRow>(`SELECT ${SUMMARY}, bundle FROM policy_versions ORDER BY version DESC LIMIT 1`)));
     },
     async byVersion(version) {
       return full(await db.get<VersionRow>(`SELECT ${SUMMARY}, bundle FROM policy_versions WHERE version = ?`, [version]));
@@ -33,6 +35,7 @@ export function policyRepository(db: SqlExecutor): PolicyRepository {
       return rows.map(summary);
     },
     async insert(r) {
+      cache.dropPolicies();
       await db.run('INSERT INTO policy_versions (version, set_digest, bundle, keyid, published_at, published_by) VALUES (?, ?, ?, ?, ?, ?)', [
         r.version,
         r.setDigest,

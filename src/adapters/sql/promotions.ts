@@ -33,6 +33,38 @@ const COLUMNS =
   'id, seq, environment, artifact, name, version, kind, state, requested_by, requested_at, updated_at, finished_at, idempotency_key, plan, outcome, target_output, receipt, log_index, proof, owner, lease_expires_at';
 
 function fromRow(r: PromotionRow): Promotion {
+  const p = eagerFields(r);
+  if (r.plan !== null) lazyPlan(p, r.plan);
+  return p;
+}
+
+/**
+ * The plan (several KB of JSON) is parsed when first read: the engine reads
+ * the promotion that is current in an environment for its pointer, state and
+ * artifact on every promotion there, and never its plan. Writing the property
+ * replaces it, as on a plain object.
+ */
+function lazyPlan(p: Promotion, text: string): void {
+  let plan: Plan | null = null;
+  let read = false;
+  Object.defineProperty(p, 'plan', {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      if (!read) {
+        plan = JSON.parse(text) as Plan;
+        read = true;
+      }
+      return plan;
+    },
+    set: (v: Plan | null) => {
+      plan = v;
+      read = true;
+    },
+  });
+}
+
+function eagerFields(r: PromotionRow): Promotion {
   return {
     id: r.id,
     seq: toInt(r.seq),
@@ -45,7 +77,7 @@ function fromRow(r: PromotionRow): Promotion {
     updatedAt: r.updated_at,
     finishedAt: r.finished_at,
     idempotencyKey: r.idempotency_key,
-    plan: r.plan === null ? null : (JSON.parse(r.plan) as Plan),
+    plan: null,
     outcome: r.outcome === null ? null : (JSON.parse(r.outcome) as Reason),
     targetOutput: r.target_output,
     receipt: r.receipt as DigestString | null,

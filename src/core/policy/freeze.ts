@@ -95,8 +95,30 @@ export interface FreezeHit {
   local: LocalTime;
 }
 
+// Every zone's offset lies between UTC−12 and UTC+14, so an instant's wall clock anywhere is within a day of its UTC one.
+const DAY_MS = 86_400_000;
+
+/**
+ * Whether no date range can contain `at` in any zone: then the wall clock is not
+ * needed (converting with Intl costs more than the rest of a decision, and the
+ * first conversion in a process loads the zone data).
+ */
+function clearOfDates(gate: ResolvedFreeze, at: Date): boolean {
+  if (gate.weekly.length > 0) return false;
+  const t = at.getTime();
+  if (!Number.isFinite(t)) return false;
+  const earliest = new Date(t - DAY_MS).toISOString();
+  const latest = new Date(t + DAY_MS).toISOString();
+  // Wall-clock strings compare as dates only in the four-digit years a freeze date is written with.
+  if (earliest.length !== 24 || latest.length !== 24) return false;
+  const lo = earliest.slice(0, 19);
+  const hi = latest.slice(0, 19);
+  return gate.dates.every((d) => wallEnd(d.to) <= lo || wallStart(d.from) > hi);
+}
+
 /** The first window `at` falls in, or undefined when promotion is allowed. */
 export function frozenAt(gate: ResolvedFreeze, at: Date): FreezeHit | undefined {
+  if (clearOfDates(gate, at)) return undefined;
   const local = localTime(at, gate.timeZone);
   for (const w of gate.weekly) {
     const from = weekMinute(w.from);
