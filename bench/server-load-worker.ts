@@ -8,6 +8,7 @@
  */
 import { Agent, request } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { text } from 'node:stream/consumers';
 import { percentile } from './lib.ts';
 
 export interface LoadSpec {
@@ -72,7 +73,8 @@ function outcomeOf(scenario: LoadSpec['scenario'], body: string): string | undef
   return undefined;
 }
 
-const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
+// On stdin: a promote scenario's artifact list is larger than one command-line argument may be.
+const spec = JSON.parse(await text(process.stdin)) as LoadSpec;
 const target = new URL(spec.url);
 const agent = new Agent({ keepAlive: true, maxSockets: spec.concurrency });
 

@@ -230,7 +230,8 @@ function listening(child: ReturnType<typeof spawn>): Promise<string> {
 
 function load(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const worker = spawn(process.execPath, [join(import.meta.dirname, 'server-load-worker.ts'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const worker = spawn(process.execPath, [join(import.meta.dirname, 'server-load-worker.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    worker.stdin.end(JSON.stringify(spec));
     let out = '';
     worker.stdout.on('data', (d: Buffer) => (out += d.toString()));
     worker.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load worker exited ${code}`))));
