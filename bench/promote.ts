@@ -132,14 +132,15 @@ async function attestAll(ctx: Context, signers: Record<string, Signer>, digests:
   return samples;
 }
 
-export async function setup(count: number): Promise<World> {
+/** `environments` adds lines under `environments:` (YAML, indented by two), e.g. `  prod: { policy: bench, from: [staging] }`. */
+export async function setup(count: number, options: { environments?: string } = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'custody-bench-promote-'));
   const home = join(dir, '.custody');
   await writeFile(join(dir, 'kek'), randomBytes(32), { mode: 0o600 });
   process.env['CUSTODY_KEK_FILE'] = join(dir, 'kek');
   await initWorkspace(home, { identity: 'ci:deployer' });
   const config = join(home, 'custody.yaml');
-  await writeFile(config, (await readFile(config, 'utf8')).replace('environments: {}\n', 'environments:\n  bench: {}\n  bench-cli: { policy: bench }\n'));
+  await writeFile(config, (await readFile(config, 'utf8')).replace('environments: {}\n', `environments:\n  bench: {}\n  bench-cli: { policy: bench }\n${options.environments ?? ''}`));
   await mkdir(join(home, 'policies'), { recursive: true });
   await writeFile(join(home, 'policies', 'bench.yaml'), POLICY);
   const ctx = await openWorkspace(home);
