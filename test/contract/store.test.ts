@@ -7,6 +7,7 @@ import { it } from 'node:test';
 import { MIGRATIONS } from '../../src/adapters/sql/migrations.ts';
 import { toInt } from '../../src/adapters/sql/executor.ts';
 import { CustodyError, isUniqueViolation } from '../../src/core/errors.ts';
+import { nodeHash } from '../../src/core/tlog/hash.ts';
 import { rejectsWithCode } from '../helpers.ts';
 import { artifact } from './samples.ts';
 import { forEachStore, openStore } from './stores.ts';
@@ -215,6 +216,45 @@ forEachStore((h) => {
     ]);
     assert.equal(results[0].status, 'rejected');
     assert.deepEqual(results[1].status === 'fulfilled' ? results[1].value.index : -1, 0);
+  });
+
+  it('keeps concurrent transactions all-or-nothing one by one: the failed ones leave nothing, the log stays gap-free and its root right', async () => {
+    // On SQLite, transactions asked for together share one commit (each in a
+    // savepoint): a failure in the middle of a group must undo that one alone,
+    // including the log's subtree hashes, and never a neighbour.
+    const { store, open } = await h.fresh();
+    const n = 24;
+    const results = await Promise.allSettled(
+      Array.from({ length: n }, (_, i) =>
+        store.transaction(async (tx) => {
+          await tx.artifacts.insert(artifact(i));
+          const first = await tx.log.append(entry(i * 2));
+          await tx.log.append(entry(i * 2 + 1));
+          if (i % 3 === 1) throw new CustodyError('INPUT_INVALID', `refused ${i}`);
+          return first.index;
+        }),
+      ),
+    );
+    const kept = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+    assert.deepEqual(kept, Array.from({ length: n }, (_, i) => i).filter((i) => i % 3 !== 1));
+    for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as CustodyError).code, 'INPUT_INVALID');
+    assert.deepEqual(results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])), kept.map((_, k) => k * 2));
+    const other = await open();
+    await other.read(async (tx) => {
+      for (let i = 0; i < n; i++) assert.equal((await tx.artifacts.byDigest(artifact(i).digest)) !== undefined, i % 3 !== 1, `artifact ${i}`);
+      assert.equal(await tx.log.size(), kept.length * 2);
+      const leaves = await tx.log.leaves(0, 1000);
+      assert.deepEqual(leaves.map((l) => (JSON.parse(l.body) as { payload: { n: number } }).payload.n), kept.flatMap((i) => [i * 2, i * 2 + 1]));
+      const mth = (hashes: Uint8Array[]): Uint8Array => {
+        if (hashes.length === 1) return hashes[0]!;
+        let k = 1;
+        while (k * 2 < hashes.length) k *= 2;
+        return nodeHash(mth(hashes.slice(0, k)), mth(hashes.slice(k)));
+      };
+      assert.deepEqual(Buffer.from(await tx.log.root()), Buffer.from(mth(leaves.map((l) => Buffer.from(l.leafHash)))));
+    });
+    // The next append, on either connection, continues the same tree.
+    assert.equal((await store.transaction((tx) => tx.log.append(entry(999)))).index, kept.length * 2);
   });
 
   it('finishes transactions already asked for before close(), then refuses new ones', async () => {
