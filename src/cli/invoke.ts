@@ -16,17 +16,19 @@ export interface InvokeIO {
  * renders both modes with one piece of code (see src/app/operations/index.ts).
  */
 export async function invoke<K extends OperationId>(g: GlobalOptions, id: K, input: InputOf<K>, io: InvokeIO = {}): Promise<OutputOf<K>> {
-  // Loaded on use: `custody --help` should not pay for zod schemas, nor a local command for the HTTP client.
-  const { operation, runOperation } = await import('../app/operations/index.ts');
+  // Loaded on use, and only the operation's own group: `custody --help` should not pay
+  // for zod schemas, a local command for the HTTP client, nor any command for the others.
+  const [{ loadOperation }, { executeOperation }] = await Promise.all([import('../app/operations/by-group.ts'), import('../app/operations/registry.ts')]);
+  const op = await loadOperation(id);
   if (g.server !== undefined || (process.env['CUSTODY_SERVER'] ?? '') !== '') {
     const { callRemote, remoteTarget } = await import('./remote.ts');
     const target = remoteTarget(g);
-    if (target) return (await callRemote(target, operation(id), input, { ...io, onNotice: (n) => (g.notices ??= []).push(n) })) as OutputOf<K>;
+    if (target) return (await callRemote(target, op, input, { ...io, onNotice: (n) => (g.notices ??= []).push(n) })) as OutputOf<K>;
   }
-  return withContext(g, (ctx) =>
-    runOperation(ctx, id, input, {
+  return withContext(g, async (ctx) =>
+    (await executeOperation(ctx, op, input, {
       ...(io.file === undefined ? {} : { upload: io.file }),
       ...(io.onProgress === undefined ? {} : { onProgress: io.onProgress }),
-    }),
+    })) as OutputOf<K>,
   );
 }

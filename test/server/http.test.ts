@@ -259,3 +259,13 @@ describe('health and the API description', () => {
     assert.ok(files.includes('custody.db'));
   });
 });
+
+describe('the CLI finds each operation in its group alone', () => {
+  it('loads every registered operation by id, the same definition the server routes, and refuses an unknown id', async () => {
+    const { loadOperation } = await import('../../src/app/operations/by-group.ts');
+    for (const op of allOperations()) assert.equal(await loadOperation(op.id), op, op.id);
+    for (const id of ['artifact.nope', 'nope.add', 'constructor.x', 'artifact', 'whoami.x', ''])  {
+      await assert.rejects(loadOperation(id), (e) => e instanceof CustodyError && e.code === 'INTERNAL', id);
+    }
+  });
+});
