@@ -9,7 +9,7 @@
  * protobuf JSON decoder reads invalid base64 leniently and numbers loosely.
  */
 import { BUNDLE_V01_MEDIA_TYPE, BUNDLE_V02_MEDIA_TYPE, BUNDLE_V03_LEGACY_MEDIA_TYPE, BUNDLE_V03_MEDIA_TYPE, bundleToJSON, toDSSEBundle, toMessageSignatureBundle } from '@sigstore/bundle';
-import { isObject, parseEnvelopeWithPae, type DsseEnvelope } from './dsse.ts';
+import { isObject, parseEnvelopeWithPae, type Allocate, type DsseEnvelope } from './dsse.ts';
 import { decodeBase64 } from './encoding.ts';
 import { CustodyError } from './errors.ts';
 import { fail, type Parsed } from './verify/reasons.ts';
@@ -85,9 +85,9 @@ const MAX_CHAIN = 10;
 /**
  * Reads a bundle from parsed JSON. Each problem becomes one coded reason:
  * MEDIA_TYPE_UNKNOWN, BASE64_INVALID, LOG_INDEX_INVALID, DSSE_SIGNATURE_COUNT,
- * KEY_HINT_MISMATCH or EVIDENCE_MALFORMED.
+ * KEY_HINT_MISMATCH or EVIDENCE_MALFORMED. `allocate` is where the DSSE PAE goes.
  */
-export function parseBundle(value: unknown): Parsed<ParsedBundle> {
+export function parseBundle(value: unknown, allocate?: Allocate): Parsed<ParsedBundle> {
   if (!isObject(value)) return fail('EVIDENCE_MALFORMED', 'the bundle is not a JSON object');
   const mediaType = value['mediaType'];
   if (typeof mediaType !== 'string') return fail('EVIDENCE_MALFORMED', 'bundle.mediaType is missing');
@@ -108,7 +108,7 @@ export function parseBundle(value: unknown): Parsed<ParsedBundle> {
   if (hasMessage === hasDsse) return fail('EVIDENCE_MALFORMED', 'a bundle holds exactly one of messageSignature and dsseEnvelope');
   let content: BundleContent;
   if (hasDsse) {
-    const parsedEnv = parseEnvelopeWithPae(value['dsseEnvelope'], 'bundle.dsseEnvelope');
+    const parsedEnv = parseEnvelopeWithPae(value['dsseEnvelope'], 'bundle.dsseEnvelope', allocate);
     if (!parsedEnv.ok) return parsedEnv;
     const { envelope, pae } = parsedEnv.value;
     // sigstore_bundle.proto: "a client MUST reject an envelope if the number of signatures is not equal to one".

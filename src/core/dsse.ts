@@ -2,7 +2,7 @@
  * DSSE, the Dead Simple Signing Envelope
  * (https://github.com/secure-systems-lab/dsse, protocol.md and envelope.md).
  */
-import { decodeBase64, decodeBase64After, encodeBase64 } from './encoding.ts';
+import { base64DecodedLength, decodeBase64, decodeBase64Into, encodeBase64 } from './encoding.ts';
 import type { Signer } from './ports.ts';
 import { fail, type Parsed } from './verify/reasons.ts';
 
@@ -37,23 +37,17 @@ const SP = ' ';
  * The type's length is its UTF-8 byte length, not its character count.
  */
 export function pae(payloadType: string, payload: Uint8Array): Buffer {
-  const type = Buffer.from(payloadType, 'utf8');
-  const head = paeHead(type, payload.length);
-  const out = Buffer.allocUnsafe(head.length + payload.length);
-  head.copy(out, 0);
-  out.set(payload, head.length);
+  const head = paeHead(payloadType, payload.length);
+  const headLength = Buffer.byteLength(head, 'utf8');
+  const out = Buffer.allocUnsafe(headLength + payload.length);
+  out.write(head, 0, 'utf8');
+  out.set(payload, headLength);
   return out;
 }
 
-/** Everything of the PAE before the body: "DSSEv1 <len> <type> <len> ". */
-function paeHead(type: Buffer, bodyLength: number): Buffer {
-  const a = `${PAE_PREFIX}${type.length}${SP}`;
-  const b = `${SP}${bodyLength}${SP}`;
-  const out = Buffer.allocUnsafe(a.length + type.length + b.length);
-  let at = out.write(a, 0, 'latin1');
-  at += type.copy(out, at);
-  out.write(b, at, 'latin1');
-  return out;
+/** Everything of the PAE before the body, "DSSEv1 <len> <type> <len> ", to be written as UTF-8. */
+function paeHead(payloadType: string, bodyLength: number): string {
+  return `${PAE_PREFIX}${Buffer.byteLength(payloadType, 'utf8')}${SP}${payloadType}${SP}${bodyLength}${SP}`;
 }
 
 // A DSSE envelope outside a bundle may carry several signatures (envelope.md,
@@ -68,26 +62,31 @@ export function parseEnvelope(value: unknown, where = 'envelope'): Parsed<DsseEn
   return r.ok ? { ok: true, value: r.value.envelope } : r;
 }
 
+/** Where a parse puts the PAE: a fresh buffer unless the caller has one to lend. */
+export type Allocate = (size: number) => Buffer;
+
+/** A fresh buffer, not zeroed: every byte of it is written before it is read. */
+export const freshBuffer: Allocate = (size) => Buffer.allocUnsafe(size);
+
 /**
  * The same, also returning PAE(payloadType, payload): the payload is decoded
  * straight into the PAE buffer, so verification copies it no second time.
+ * The envelope's payload is a view of that buffer.
  */
-export function parseEnvelopeWithPae(value: unknown, where = 'envelope'): Parsed<{ envelope: DsseEnvelope; pae: Buffer }> {
+export function parseEnvelopeWithPae(value: unknown, where = 'envelope', allocate: Allocate = freshBuffer): Parsed<{ envelope: DsseEnvelope; pae: Buffer }> {
   if (!isObject(value)) return fail('EVIDENCE_MALFORMED', `${where} is not a JSON object`);
   const { payloadType, payload, signatures } = value;
   if (typeof payloadType !== 'string' || payloadType.length > MAX_PAYLOAD_TYPE) {
     return fail('EVIDENCE_MALFORMED', `${where}.payloadType must be a string`);
   }
-  const type = Buffer.from(payloadType, 'utf8');
-  let headLength = 0;
-  const head = (n: number): Buffer => {
-    const h = paeHead(type, n);
-    headLength = h.length;
-    return h;
-  };
   // proto3 JSON omits empty fields, so an absent payload is the empty payload.
-  const framed = payload === undefined ? head(0) : decodeBase64After(payload, head);
-  if (framed === undefined) return fail('BASE64_INVALID', `${where}.payload is not valid base64`);
+  const n = payload === undefined ? 0 : typeof payload === 'string' ? base64DecodedLength(payload) : undefined;
+  if (n === undefined) return fail('BASE64_INVALID', `${where}.payload is not valid base64`);
+  const head = paeHead(payloadType, n);
+  const headLength = Buffer.byteLength(head, 'utf8');
+  const framed = allocate(headLength + n);
+  framed.write(head, 0, 'utf8');
+  if (n > 0 && !decodeBase64Into(payload as string, framed, headLength)) return fail('BASE64_INVALID', `${where}.payload is not valid base64`);
   if (!Array.isArray(signatures)) return fail('EVIDENCE_MALFORMED', `${where}.signatures must be an array`);
   if (signatures.length > MAX_SIGNATURES) return fail('EVIDENCE_MALFORMED', `${where} has ${signatures.length} signatures; at most ${MAX_SIGNATURES} are read`);
   const sigs: DsseSignature[] = [];

@@ -64,29 +64,29 @@ export interface KeyValidity {
  * `at` is the signing time for verification and the reference time for signing.
  */
 export function keyValidAt(key: KeyRecord, purpose: KeyPurpose, at: Date): KeyValidity {
+  // The key's label is formatted only for a refusal: this runs once per signature in bulk verification.
   const t = at.getTime();
-  const label = keyLabel(key);
   if (!key.purposes.includes(purpose)) {
-    return { ok: false, code: 'KEY_PURPOSE', reason: `key ${label} is not trusted for ${purpose} (purposes: ${key.purposes.join(', ')})` };
+    return { ok: false, code: 'KEY_PURPOSE', reason: `key ${keyLabel(key)} is not trusted for ${purpose} (purposes: ${key.purposes.join(', ')})` };
   }
   if (t < Date.parse(key.notBefore)) {
-    return { ok: false, code: 'KEY_NOT_YET_VALID', reason: `key ${label} was not valid before ${key.notBefore}` };
+    return { ok: false, code: 'KEY_NOT_YET_VALID', reason: `key ${keyLabel(key)} was not valid before ${key.notBefore}` };
   }
   if (key.notAfter !== null && t >= Date.parse(key.notAfter)) {
-    return { ok: false, code: 'KEY_EXPIRED', reason: `key ${label} expired ${key.notAfter}` };
+    return { ok: false, code: 'KEY_EXPIRED', reason: `key ${keyLabel(key)} expired ${key.notAfter}` };
   }
   if (key.status === 'revoked') {
     const since = key.compromisedSince ?? key.revokedAt;
     if (since !== null && t >= Date.parse(since)) {
       const why = key.compromisedSince !== null ? `compromised since ${key.compromisedSince}` : `revoked ${key.revokedAt ?? ''}`;
-      return { ok: false, code: 'KEY_COMPROMISED', reason: `key ${label} ${why} (${key.revocationReason ?? 'no reason given'})` };
+      return { ok: false, code: 'KEY_COMPROMISED', reason: `key ${keyLabel(key)} ${why} (${key.revocationReason ?? 'no reason given'})` };
     }
     if (key.revokedAt !== null && t >= Date.parse(key.revokedAt)) {
-      return { ok: false, code: 'KEY_REVOKED', reason: `key ${label} revoked ${key.revokedAt}` };
+      return { ok: false, code: 'KEY_REVOKED', reason: `key ${keyLabel(key)} revoked ${key.revokedAt}` };
     }
   }
   if (key.retiredAt !== null && t >= Date.parse(key.retiredAt)) {
-    return { ok: false, code: 'KEY_RETIRED', reason: `key ${label} retired ${key.retiredAt}; it only verifies what it signed before` };
+    return { ok: false, code: 'KEY_RETIRED', reason: `key ${keyLabel(key)} retired ${key.retiredAt}; it only verifies what it signed before` };
   }
   return { ok: true };
 }

@@ -20,11 +20,12 @@
  * integration time or the signed timestamp, both verified here.
  */
 import { isBundleMediaType, parseBundle, type ParsedBundle } from '../bundle.ts';
-import { INTOTO_PAYLOAD_TYPE, isObject, pae, parseEnvelopeWithPae, type DsseEnvelope } from '../dsse.ts';
+import { INTOTO_PAYLOAD_TYPE, freshBuffer, isObject, pae, parseEnvelopeWithPae, type Allocate, type DsseEnvelope } from '../dsse.ts';
 import type { SignatureCheck, SignerIdentity, Statement } from '../evidence.ts';
 import { parseStatement } from '../intoto.ts';
 import type { KeyPurpose, KeyRecord, TrustedKeys } from '../key.ts';
 import { candidateKeys, checkValidity } from './keys.ts';
+import { parseJsonEvidence, type EvidenceJson } from './json.ts';
 import { verifyKeyless, type KeylessExpectation, type KeylessTrust } from './keyless.ts';
 import { fail, reason, type Parsed, type VerifyCode, type VerifyReason } from './reasons.ts';
 import { signatureVerifies } from './signature.ts';
@@ -78,47 +79,77 @@ export interface VerifyResult {
   certificate?: { identity: string; issuer: string };
 }
 
-const EMPTY: Omit<VerifyResult, 'ok' | 'reasons'> = {
-  format: null,
-  kind: null,
-  mediaType: null,
-  statement: null,
-  predicateType: null,
-  signatures: [],
-  signers: [],
-  signedAt: null,
-  subjects: [],
-};
+type Header = Pick<VerifyResult, 'format' | 'kind' | 'mediaType'>;
+
+/** A result for evidence that could not be read, or whose verification broke. */
+function unread(reasons: VerifyReason[]): VerifyResult {
+  return { ok: false, reasons, format: null, kind: null, mediaType: null, statement: null, predicateType: null, signatures: [], signers: [], signedAt: null, subjects: [] };
+}
+
+/**
+ * The result of evidence that was read, built in one go (one object shape, no
+ * spreads: this runs once per bundle in bulk verification).
+ */
+function readResult(
+  head: Header,
+  statement: Statement | null,
+  sigs: SignatureStage,
+  subjects: string[],
+  certificate: VerifyResult['certificate'],
+  reasons: VerifyReason[],
+): VerifyResult {
+  const { format, kind, mediaType } = head;
+  const predicateType = statement?.predicateType ?? null;
+  const ok = reasons.length === 0;
+  const { checks: signatures, signers, signedAt } = sigs;
+  return certificate === undefined
+    ? { format, kind, mediaType, statement, predicateType, signatures, signers, signedAt, subjects, ok, reasons }
+    : { format, kind, mediaType, statement, predicateType, signatures, signers, signedAt, subjects, certificate, ok, reasons };
+}
 
 /** Runs the whole pipeline. Never throws: a bug inside becomes a VERIFY_INTERNAL reason. */
 export function verifyEvidence(req: VerifyRequest): VerifyResult {
   try {
     return run(req);
   } catch (e) {
-    return { ok: false, reasons: [reason('VERIFY_INTERNAL', `verification failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`)], ...EMPTY };
+    return unread([reason('VERIFY_INTERNAL', `verification failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`)]);
   }
 }
 
+// The PAE of the evidence being verified is built in this buffer, reused from
+// one verification to the next: a fresh buffer per bundle costs more than
+// decoding into it. Nothing that outlives `run` may hold a view of it (the
+// statement is parsed into a string of its own). Large evidence gets a buffer
+// of its own rather than growing this one for good.
+let scratch = Buffer.allocUnsafeSlow(16 * 1024);
+const SCRATCH_MAX = 256 * 1024;
+
+function borrowScratch(size: number): Buffer {
+  if (size > SCRATCH_MAX) return Buffer.allocUnsafe(size);
+  if (size > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, 2 ** Math.ceil(Math.log2(size))));
+  return scratch.subarray(0, size);
+}
+
 function run(req: VerifyRequest): VerifyResult {
-  const parsed = parseInput(req.input, req.maxBytes);
-  if (!parsed.ok) return { ok: false, reasons: [parsed.reason], ...EMPTY };
+  const parsed = readEvidence(req.input, req.maxBytes, borrowScratch);
+  if (!parsed.ok) return unread([parsed.reason]);
   const ev = parsed.value;
-  if (ev.format === 'dsse') return finish(req, { ...EMPTY, format: 'dsse', kind: 'attestation' }, ev.envelope, verifyEnvelope(req, ev.envelope, ev.pae));
+  if (ev.format === 'dsse') {
+    return finish(req, { format: 'dsse', kind: 'attestation', mediaType: null }, ev.envelope, verifyEnvelope(req, ev.envelope, ev.pae), undefined);
+  }
 
   const bundle = ev.bundle;
-  const kind: EvidenceKind = bundle.content.type === 'dsse' ? 'attestation' : 'signature';
-  const base: Omit<VerifyResult, 'ok' | 'reasons'> = { ...EMPTY, format: 'bundle', mediaType: bundle.mediaType, kind };
-  if (bundle.key.type === 'certificate') return keyless(req, base, bundle);
-  if (bundle.content.type === 'dsse') return finish(req, base, bundle.content.envelope, verifyEnvelope(req, bundle.content.envelope, bundle.content.pae, bundle.key.hint));
+  const head: Header = { format: 'bundle', kind: bundle.content.type === 'dsse' ? 'attestation' : 'signature', mediaType: bundle.mediaType };
+  if (bundle.key.type === 'certificate') return keyless(req, head, bundle);
+  if (bundle.content.type === 'dsse') return finish(req, head, bundle.content.envelope, verifyEnvelope(req, bundle.content.envelope, bundle.content.pae, bundle.key.hint), undefined);
 
   // Message signature: the signed message is the artifact's digest itself (the
   // raw digest bytes), so a digest is enough to verify and no file is re-read.
   const content = bundle.content;
-  const subjects = [`${content.algorithm}:${content.digest.toString('hex')}`];
   const subjectProblem = checkMessageDigest(content.algorithm, content.digest, req.artifact);
-  const sigs = verifySignatures(req, [{ keyid: bundle.key.hint, sig: content.signature }], () => content.digest, req.purpose ?? 'sign-artifact');
-  const reasons = [...sigs.reasons, ...(subjectProblem ? [subjectProblem] : [])];
-  return { ...base, ok: reasons.length === 0, reasons, signatures: sigs.checks, signers: sigs.signers, signedAt: sigs.signedAt, subjects };
+  const sigs = verifySignatures(req, [{ keyid: bundle.key.hint, sig: content.signature }], content.digest, req.purpose ?? 'sign-artifact');
+  const reasons = subjectProblem ? [...sigs.reasons, subjectProblem] : sigs.reasons;
+  return readResult(head, null, sigs, [`${content.algorithm}:${content.digest.toString('hex')}`], undefined, reasons);
 }
 
 // ---------------------------------------------------------------- parse
@@ -127,22 +158,43 @@ type Evidence = { format: 'bundle'; bundle: ParsedBundle } | { format: 'dsse'; e
 
 /** Size first, then JSON, then the format: a bundle has a media type, a bare DSSE envelope a payloadType. */
 export function parseInput(input: Uint8Array | string, maxBytes: number): Parsed<Evidence> {
+  return readEvidence(input, maxBytes, freshBuffer);
+}
+
+function readEvidence(input: Uint8Array | string, maxBytes: number, allocate: Allocate): Parsed<Evidence> {
   // A UTF-16 code unit is 1 to 3 UTF-8 bytes: count exactly only when the bounds do not decide.
   const size = typeof input === 'string' ? (input.length * 3 <= maxBytes ? input.length : Buffer.byteLength(input, 'utf8')) : input.byteLength;
   if (size > maxBytes) return fail('EVIDENCE_TOO_LARGE', `the evidence is ${size} bytes, over the ${maxBytes}-byte limit`);
-  let value: unknown;
+  const text = typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
+  return readText(text, allocate, true) ?? (readText(text, allocate, false) as Parsed<Evidence>);
+}
+
+/**
+ * JSON, then the format. With `lift`, the payload may be lifted out of the
+ * text before JSON.parse (see json.ts); undefined means that reading must be
+ * done again without.
+ */
+function readText(text: string, allocate: Allocate, lift: boolean): Parsed<Evidence> | undefined {
+  let json: EvidenceJson;
   try {
-    value = JSON.parse(typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8'));
+    json = lift ? parseJsonEvidence(text) : { value: JSON.parse(text), lifted: null };
   } catch (e) {
     return fail('JSON_MALFORMED', `the evidence is not JSON: ${(e as Error).message}`);
   }
+  const ev = readValue(json.value, allocate);
+  if (json.lifted !== null && !(ev.ok && ev.value.format === json.lifted)) return undefined;
+  return ev;
+}
+
+/** A bundle has a media type, a bare DSSE envelope a payloadType. */
+function readValue(value: unknown, allocate: Allocate): Parsed<Evidence> {
   if (!isObject(value)) return fail('EVIDENCE_MALFORMED', 'the evidence is not a JSON object');
   if (typeof value['mediaType'] === 'string' || value['verificationMaterial'] !== undefined) {
-    const b = parseBundle(value);
+    const b = parseBundle(value, allocate);
     return b.ok ? { ok: true, value: { format: 'bundle', bundle: b.value } } : b;
   }
   if (value['payloadType'] !== undefined && value['signatures'] !== undefined) {
-    const env = parseEnvelopeWithPae(value);
+    const env = parseEnvelopeWithPae(value, 'envelope', allocate);
     return env.ok ? { ok: true, value: { format: 'dsse', envelope: env.value.envelope, pae: env.value.pae } } : env;
   }
   return fail('MEDIA_TYPE_UNKNOWN', 'neither a Sigstore bundle (no mediaType) nor a DSSE envelope (no payloadType)');
@@ -172,8 +224,10 @@ export function verifyEnvelopeSignatures(
 }
 
 function verifyEnvelope(req: VerifyRequest, env: DsseEnvelope, message: Buffer, bundleHint?: string): SignatureStage {
-  const sigs = bundleHint === undefined ? env.signatures : env.signatures.map((s) => ({ keyid: s.keyid === '' ? bundleHint : s.keyid, sig: s.sig }));
-  return verifySignatures(req, sigs, () => message, req.purpose ?? 'attest', req.threshold ?? 1);
+  let sigs = env.signatures;
+  // In a bundle, a signature without a keyid takes the verification material's hint.
+  if (bundleHint !== undefined && sigs.some((s) => s.keyid === '')) sigs = sigs.map((s) => ({ keyid: s.keyid === '' ? bundleHint : s.keyid, sig: s.sig }));
+  return verifySignatures(req, sigs, message, req.purpose ?? 'attest', req.threshold ?? 1);
 }
 
 /**
@@ -187,51 +241,46 @@ function verifyEnvelope(req: VerifyRequest, env: DsseEnvelope, message: Buffer, 
 function verifySignatures(
   req: VerifyRequest,
   sigs: readonly { keyid: string; sig: Buffer }[],
-  message: () => Uint8Array,
+  message: Uint8Array,
   purpose: KeyPurpose,
   threshold = 1,
 ): SignatureStage {
   const checks: SignatureCheck[] = [];
-  const accepted = new Set<string>();
-  const signedAt = req.signedAt?.toISOString() ?? null;
+  const signedAt = isoTime(req.signedAt);
   if (!req.keys) {
     return { reasons: [reason('KEY_UNKNOWN', 'the evidence is signed by a key, and no keys were given to verify it with')], checks, signers: [], signedAt };
   }
+  const at = signedAt ?? '';
+  // Distinct keyids that verified, in order: at most a few, so a list rather than a set.
+  const signers: string[] = [];
   for (const s of sigs) {
-    const check = (key: KeyRecord | undefined, problem?: VerifyReason): SignatureCheck => ({
-      signer: key ? signerOf(key) : { keyid: s.keyid },
-      ok: problem === undefined,
-      reasons: problem ? [problem] : [],
-      signedAt: signedAt ?? '',
-    });
     const candidates = candidateKeys(req.keys, s.keyid, req.ignoreHints === true);
     if (candidates.length === 0) {
-      checks.push(check(undefined, reason('KEY_UNKNOWN', s.keyid === '' ? 'no trusted keys to verify with' : `no trusted key has keyid ${s.keyid}`)));
+      checks.push(failedCheck({ keyid: s.keyid }, reason('KEY_UNKNOWN', s.keyid === '' ? 'no trusted keys to verify with' : `no trusted key has keyid ${s.keyid}`), at));
       continue;
     }
-    const data = message();
-    const key = candidates.find((k) => signatureVerifies(k, data, s.sig));
+    const key = candidates.find((k) => signatureVerifies(k, message, s.sig));
     if (!key) {
-      checks.push(check(candidates.length === 1 ? candidates[0] : undefined, reason('SIGNATURE_INVALID', 'the signature does not verify')));
+      const only = candidates.length === 1 ? candidates[0] : undefined;
+      checks.push(failedCheck(only ? signerOf(only) : { keyid: s.keyid }, reason('SIGNATURE_INVALID', 'the signature does not verify'), at));
       continue;
     }
     if (!req.signedAt) {
-      checks.push(check(key, reason('SIGNING_TIME_UNKNOWN', 'no signing time to check the key against')));
+      checks.push(failedCheck(signerOf(key), reason('SIGNING_TIME_UNKNOWN', 'no signing time to check the key against'), at));
       continue;
     }
     const invalid = checkValidity(key, purpose, req.signedAt);
     if (invalid) {
-      checks.push(check(key, invalid));
+      checks.push(failedCheck(signerOf(key), invalid, at));
       continue;
     }
-    if (accepted.has(key.keyid)) {
-      checks.push(check(key, reason('SIGNATURE_DUPLICATE', `key ${key.name}@${key.version} already signed this; counted once`)));
+    if (signers.includes(key.keyid)) {
+      checks.push(failedCheck(signerOf(key), reason('SIGNATURE_DUPLICATE', `key ${key.name}@${key.version} already signed this; counted once`), at));
       continue;
     }
-    accepted.add(key.keyid);
-    checks.push(check(key));
+    signers.push(key.keyid);
+    checks.push({ signer: signerOf(key), ok: true, reasons: [], signedAt: at });
   }
-  const signers = [...accepted];
   if (signers.length >= threshold) return { reasons: [], checks, signers, signedAt };
   // Every reason in a check was made here, from a VerifyCode.
   const reasons = dedupe(checks.flatMap((c) => c.reasons) as VerifyReason[]);
@@ -239,8 +288,26 @@ function verifySignatures(
   return { reasons, checks, signers, signedAt };
 }
 
+function failedCheck(signer: SignerIdentity, problem: VerifyReason, signedAt: string): SignatureCheck {
+  return { signer, ok: false, reasons: [problem], signedAt };
+}
+
 function signerOf(key: KeyRecord): SignerIdentity {
   return { keyid: key.keyid, keyName: key.name, keyVersion: key.version, owner: key.owner };
+}
+
+// Bulk verification passes one signing time to many bundles: format it once.
+let lastTime = NaN;
+let lastIso = '';
+
+function isoTime(d: Date | undefined): string | null {
+  if (d === undefined) return null;
+  const t = d.getTime();
+  if (t !== lastTime) {
+    lastIso = d.toISOString();
+    lastTime = t;
+  }
+  return lastIso;
 }
 
 function dedupe(reasons: VerifyReason[]): VerifyReason[] {
@@ -255,9 +322,11 @@ function dedupe(reasons: VerifyReason[]): VerifyReason[] {
 
 // ---------------------------------------------------------------- keyless
 
-function keyless(req: VerifyRequest, base: Omit<VerifyResult, 'ok' | 'reasons'>, bundle: ParsedBundle): VerifyResult {
+function keyless(req: VerifyRequest, head: Header, bundle: ParsedBundle): VerifyResult {
   if (!req.keyless) {
-    return { ...base, ok: false, reasons: [reason('TRUST_MATERIAL_MISSING', 'a keyless bundle needs a trusted root and the expected certificate identity and OIDC issuer')] };
+    const { format, kind, mediaType } = head;
+    const reasons = [reason('TRUST_MATERIAL_MISSING', 'a keyless bundle needs a trusted root and the expected certificate identity and OIDC issuer')];
+    return { format, kind, mediaType, statement: null, predicateType: null, signatures: [], signers: [], signedAt: null, subjects: [], ok: false, reasons };
   }
   const out = verifyKeyless(bundle, req.keyless.trust, req.keyless.expect, req.artifactBytes);
   const signer: SignerIdentity = {
@@ -271,12 +340,12 @@ function keyless(req: VerifyRequest, base: Omit<VerifyResult, 'ok' | 'reasons'>,
     signers: out.ok && out.identity ? [out.identity.san] : [],
     signedAt,
   };
-  const withCert = out.identity ? { ...base, certificate: { identity: out.identity.san, issuer: out.identity.issuer } } : base;
-  if (bundle.content.type === 'dsse') return finish(req, withCert, bundle.content.envelope, stage);
+  const certificate = out.identity ? { identity: out.identity.san, issuer: out.identity.issuer } : undefined;
+  if (bundle.content.type === 'dsse') return finish(req, head, bundle.content.envelope, stage, certificate);
   const content = bundle.content;
   const subjectProblem = checkMessageDigest(content.algorithm, content.digest, req.artifact);
-  const reasons = [...stage.reasons, ...(subjectProblem ? [subjectProblem] : [])];
-  return { ...withCert, ok: reasons.length === 0, reasons, signatures: stage.checks, signers: stage.signers, signedAt, subjects: [`${content.algorithm}:${content.digest.toString('hex')}`] };
+  const reasons = subjectProblem ? [...stage.reasons, subjectProblem] : [...stage.reasons];
+  return readResult(head, null, stage, [`${content.algorithm}:${content.digest.toString('hex')}`], certificate, reasons);
 }
 
 // ---------------------------------------------------------------- content
@@ -286,8 +355,8 @@ function keyless(req: VerifyRequest, base: Omit<VerifyResult, 'ok' | 'reasons'>,
  * unsupported payload type, then parse). The statement is still parsed when a
  * signature failed, so the result can explain what the evidence claimed.
  */
-function finish(req: VerifyRequest, base: Omit<VerifyResult, 'ok' | 'reasons'>, env: DsseEnvelope, sigs: SignatureStage): VerifyResult {
-  const reasons: VerifyReason[] = [...sigs.reasons];
+function finish(req: VerifyRequest, head: Header, env: DsseEnvelope, sigs: SignatureStage, certificate: VerifyResult['certificate']): VerifyResult {
+  const reasons: VerifyReason[] = sigs.reasons.length === 0 ? [] : [...sigs.reasons];
   let statement: Statement | null = null;
   let subjects: string[] = [];
   if (env.payloadType !== INTOTO_PAYLOAD_TYPE) {
@@ -298,43 +367,36 @@ function finish(req: VerifyRequest, base: Omit<VerifyResult, 'ok' | 'reasons'>, 
     else {
       statement = st.value;
       subjects = subjectDigests(statement);
-      const problems = [checkSubject(statement, req.artifact), checkPredicateType(statement, req.predicateType)];
-      for (const p of problems) if (p) reasons.push(p);
+      const subjectProblem = checkSubject(statement, req.artifact);
+      if (subjectProblem) reasons.push(subjectProblem);
+      const typeProblem = checkPredicateType(statement, req.predicateType);
+      if (typeProblem) reasons.push(typeProblem);
     }
   }
-  return {
-    ...base,
-    ok: reasons.length === 0,
-    reasons,
-    statement,
-    predicateType: statement?.predicateType ?? null,
-    signatures: sigs.checks,
-    signers: sigs.signers,
-    signedAt: sigs.signedAt,
-    subjects,
-  };
+  return readResult(head, statement, sigs, subjects, certificate, reasons);
 }
 
 const INDEXED: Record<string, number> = { sha256: 64, sha512: 128 };
 
 function subjectDigests(statement: Statement): string[] {
-  const out = new Set<string>();
+  const out: string[] = [];
   for (const s of statement.subject) {
     for (const alg in s.digest) {
       const hex = s.digest[alg];
       // Only well-formed digests of the algorithms Custody indexes.
-      if (hex !== undefined && INDEXED[alg] === hex.length && isLowerHex(hex)) out.add(`${alg}:${hex}`);
+      if (hex !== undefined && INDEXED[alg] === hex.length && isLowerHex(hex)) out.push(`${alg}:${hex}`);
     }
   }
-  return [...out];
+  // One subject cannot repeat a digest (its algorithms differ); several can.
+  return statement.subject.length > 1 ? [...new Set(out)] : out;
 }
 
+const HEX = Buffer.alloc(64);
+const UPPER_HEX = /[A-F]/;
+
+/** Lowercase hex of at most 128 digits: every character decodes, and none is a capital. */
 function isLowerHex(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
-  }
-  return true;
+  return s.length % 2 === 0 && HEX.write(s, 0, 'hex') * 2 === s.length && !UPPER_HEX.test(s);
 }
 
 export type { VerifyCode };
