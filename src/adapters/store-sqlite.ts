@@ -66,9 +66,10 @@ export class SqliteStore implements Store {
 
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     let db: DatabaseSync;
+    const timeout = options.busyTimeoutMs ?? 10_000;
     try {
-      db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 10_000 });
-      db.exec('PRAGMA journal_mode = WAL');
+      db = new DatabaseSync(path, { timeout });
+      await walMode(db, Date.now() + timeout);
       // FULL fsyncs the WAL at every commit: an acknowledged write survives power loss.
       db.exec('PRAGMA synchronous = FULL');
       db.exec('PRAGMA foreign_keys = ON');
@@ -174,12 +175,23 @@ export class SqliteStore implements Store {
       const job = this.waiting.shift() as WriteJob;
       taken++;
       let value: unknown;
+      // The first member to succeed has nobody's work beneath it to protect: it
+      // runs bare, as a lone transaction did before grouping (a savepoint costs
+      // two statements, a tenth of a small commit), and a failure rolls the
+      // whole transaction back. The rest go to the next group.
+      const bare = done.length === 0;
       try {
-        this.db.exec('SAVEPOINT member');
+        if (!bare) this.db.exec('SAVEPOINT member');
         value = await job.fn(bindTx(this.executor));
-        this.db.exec('RELEASE member');
+        if (!bare) this.db.exec('RELEASE member');
       } catch (e) {
         const error = e instanceof CustodyError ? e : mapSqliteError(e);
+        if (bare) {
+          this.rollback();
+          job.reject(error);
+          this.requeueRest();
+          return;
+        }
         if (!this.db.isTransaction) {
           this.rollbackCount++;
           // SQLite abandoned the whole transaction (I/O error, full disk): the earlier members are gone with it.
@@ -278,6 +290,27 @@ export class SqliteStore implements Store {
       this.statements.set(sql, s);
     }
     return s;
+  }
+}
+
+/**
+ * Puts the database in WAL mode (once per database file: the mode persists).
+ * Two processes opening a database nobody has opened yet can both hold a read
+ * lock while each asks to upgrade it; SQLite then answers one of them BUSY at
+ * once, without its busy handler, to avoid a deadlock. That one waits a little
+ * and asks again, up to the busy timeout.
+ */
+async function walMode(db: DatabaseSync, deadline: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      return;
+    } catch (e) {
+      const code = (e as { errcode?: number }).errcode;
+      // SQLITE_BUSY and SQLITE_LOCKED, with or without an extended code.
+      if (code === undefined || ((code & 0xff) !== 5 && (code & 0xff) !== 6) || Date.now() >= deadline) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(100, 5 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random())));
+    }
   }
 }
 
