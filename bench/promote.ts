@@ -290,7 +290,7 @@ async function main(): Promise<void> {
       [`promotions/s, ${CONCURRENCY} callers`, `${concurrent.toFixed(0)} (per round: ${rows.map((x) => x.concurrent.toFixed(0)).join(', ')}; each into its own environment; call p50 / p99 ${percentile(concurrentLatencies, 50).toFixed(1)} / ${percentile(concurrentLatencies, 99).toFixed(1)} ms)`],
       ['raw SQLite commits/s', `${commits.toFixed(0)} (one 1 KiB row per transaction, WAL, synchronous=FULL)`],
       ['raw crypto promotions/s', `${crypto.toFixed(0)} (5 Ed25519 verifications + 1 signature each)`],
-      ['ratio to raw commits', `${(rate / commits).toFixed(3)} one caller, ${(concurrent / commits).toFixed(3)} ${CONCURRENCY} callers (a promotion is two write transactions: plan to applying, then promoted with 5 log entries, the receipt, the pointer)`],
+      ['ratio to raw commits', `${(rate / commits).toFixed(3)} one caller, ${(concurrent / commits).toFixed(3)} ${CONCURRENCY} callers (with the none target a promotion is one write transaction: the plan, 5 transition log entries, the receipt and its entry, the pointer)`],
       ['ratio to raw crypto', `${(rate / crypto).toFixed(3)} one caller, ${(concurrent / crypto).toFixed(3)} ${CONCURRENCY} callers (raw crypto on one thread)`],
       ['library call p50 / p99', `${p50.toFixed(2)} ms / ${p99.toFixed(2)} ms`],
       ['CLI process p50 / p99', `${cliP50.toFixed(1)} ms / ${cliP99.toFixed(1)} ms over ${cli.length} runs of bin/custody promote (dist/)`],
