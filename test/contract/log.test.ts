@@ -1,7 +1,7 @@
 /** The log repository's contract, on every store: ordering, index continuity, exact bytes. */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { entryBody, entryId } from '../../src/adapters/sql/log.ts';
+import { entryBody, entryId, INDEX_BLOCK } from '../../src/adapters/sql/log.ts';
 import { CustodyError } from '../../src/core/errors.ts';
 import type { LogEntryInput } from '../../src/core/ports.ts';
 import { leafHash } from '../../src/core/tlog/hash.ts';
@@ -50,6 +50,49 @@ forEachStore((h) => {
       assert.equal(await tx.log.byIndex(-1), undefined);
       assert.equal(await tx.log.byId('0'.repeat(32)), undefined);
     });
+  });
+
+  it('finds a subject\'s entries on either side of a subject-index block, after rollbacks, from another connection', async () => {
+    // Entries join the subject index a block at a time; the last block is read by primary key.
+    const { store, open } = await h.fresh();
+    const subjects = ['sha256:a', 'sha256:b', 'sha256:c'];
+    const want = new Map<string, number[]>(subjects.map((s) => [s, []]));
+    let next = 0;
+    const appendOne = async (tx: Parameters<Parameters<typeof store.transaction>[0]>[0]) => {
+      const subject = subjects[(next * 7) % 3]!;
+      const e = await tx.log.append(input(next, subject));
+      want.get(subject)!.push(e.index);
+      next++;
+    };
+    const check = async (s: typeof store, label: string) => {
+      await s.read(async (tx) => {
+        for (const subject of subjects) assert.deepEqual((await tx.log.bySubject(subject)).map((e) => e.index), want.get(subject), `${label}: ${subject} at size ${next}`);
+      });
+    };
+    // Single commits up to just before a block ends, one to end it, one past it.
+    for (let i = 0; i < INDEX_BLOCK - 1; i++) await store.transaction(appendOne);
+    await check(store, 'last block incomplete');
+    await store.transaction(appendOne);
+    await check(store, 'block just completed');
+    await store.transaction(appendOne);
+    await check(store, 'one past a block');
+    // A transaction that crosses a block end and rolls back changes nothing, in the index or out of it.
+    const before = next;
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        for (let i = 0; i < INDEX_BLOCK; i++) await tx.log.append(input(1000 + i, 'sha256:a'));
+        throw new CustodyError('INPUT_INVALID', 'refused');
+      }),
+    );
+    await check(store, 'after a rollback across a block end');
+    // A batch that crosses two block ends, in one transaction, seen inside it and from another connection.
+    await store.transaction(async (tx) => {
+      for (let i = 0; i < 2 * INDEX_BLOCK + 5; i++) await appendOne(tx);
+      assert.deepEqual((await tx.log.bySubject('sha256:b')).map((e) => e.index), want.get('sha256:b'));
+    });
+    assert.equal(next, before + 2 * INDEX_BLOCK + 5);
+    await check(await open(), 'another connection');
+    await check(store, 'the writer');
   });
 
   it('leaves no gap when a transaction that appended rolls back', async () => {
