@@ -36,6 +36,7 @@ import { canonicalJson } from '../core/canonical.ts';
 import { keyidOf, signBytes } from '../core/crypto.ts';
 import { CustodyError } from '../core/errors.ts';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/key.ts';
+import { signPrehashed } from '../core/prehash.ts';
 import type { PrivateKeyRef, Signer } from '../core/ports.ts';
 import { failpoint } from './failpoints.ts';
 import { fsError } from './fs-errors.ts';
@@ -270,6 +271,14 @@ export class FileSigner implements Signer {
 
   sign(data: Uint8Array): Promise<Uint8Array> {
     return Promise.resolve(signBytes(this.algorithm, this.#privateKey, data));
+  }
+
+  signDigest(sha256: Uint8Array): Promise<Uint8Array> {
+    try {
+      return Promise.resolve(signPrehashed(this.algorithm, this.#privateKey, sha256));
+    } catch (e) {
+      return Promise.reject(e instanceof CustodyError ? e : new CustodyError('INTERNAL', 'signing the digest failed', { cause: e }));
+    }
   }
 
   /** Keeps the key object out of JSON and inspection output. */

@@ -357,6 +357,20 @@ class TokenSigner implements Signer {
     }
   }
 
+  /** CKM_ECDSA signs the digest it is given: a digest of the artifact signs the artifact itself. */
+  signDigest(sha256: Uint8Array): Promise<Uint8Array> {
+    if (this.algorithm === 'ed25519' || sha256.length !== 32) {
+      return Promise.reject(new CustodyError('KEY_ALGORITHM_UNSUPPORTED', `${this.algorithm} keys sign whole messages, not digests`));
+    }
+    const { m, session } = this.#s;
+    try {
+      m.C_SignInit(session, { mechanism: this.#mechanism }, this.#key);
+      return Promise.resolve(ecdsaRawToDer(m.C_Sign(session, Buffer.from(sha256), Buffer.alloc(132))));
+    } catch (e) {
+      return Promise.reject(hsmError(e, 'C_Sign', this.#target));
+    }
+  }
+
   toJSON(): { keyid: string; algorithm: Pkcs11Algorithm } {
     return { keyid: this.keyid, algorithm: this.algorithm };
   }

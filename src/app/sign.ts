@@ -13,6 +13,8 @@ import { CustodyError } from '../core/errors.ts';
 import { requireRole } from '../core/identity.ts';
 import { artifactSubject, buildStatement, predicateTypeFor, validatePredicate } from '../core/intoto.ts';
 import { toTrustedKeys, type KeyRecord } from '../core/key.ts';
+import type { Signer } from '../core/ports.ts';
+import { signsDigests } from '../core/prehash.ts';
 import { verifyEvidence, type VerifyResult } from '../core/verify/index.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
@@ -40,7 +42,14 @@ export interface AttestInput extends SignInput {
 
 export type SignResult = StoredRef & { bundle: unknown };
 
-/** `custody sign`: the signed message is the artifact's sha256 digest (32 raw bytes), so artifacts registered by digest sign alike. */
+/**
+ * `custody sign`: a Sigstore message signature of the artifact, made from its
+ * sha256 digest alone (so artifacts registered by digest sign alike). For
+ * ECDSA and RSA-PSS the digest is signed as the artifact's own hash: the
+ * signature is the one a signer over the whole file makes, and `cosign
+ * verify-blob` accepts it for the file. Ed25519 signs whole messages only, so
+ * its signature is over the 32 digest bytes as the message: Custody-specific.
+ */
 export async function signArtifact(ctx: Context, input: SignInput): Promise<SignResult> {
   const now = ctx.clock.now();
   let subject: string | undefined;
@@ -50,7 +59,8 @@ export async function signArtifact(ctx: Context, input: SignInput): Promise<Sign
     subject = artifact.digest;
     const { key, signer } = await loadSigner(ctx, input.key, 'sign-artifact');
     const sha256 = Buffer.from(artifact.digests.sha256 ?? artifact.digest.slice('sha256:'.length), 'hex');
-    const bundle = messageSignatureBundle({ sha256, signature: await signer.sign(sha256), keyid: key.keyid });
+    const signature = signsDigests(key.algorithm) ? await signDigestWith(signer, sha256) : await signer.sign(sha256);
+    const bundle = messageSignatureBundle({ sha256, signature, keyid: key.keyid });
     return await finish(ctx, input, artifact, key, bundle, now);
   } catch (e) {
     return auditRefusal(ctx, 'sign', subject, e);
@@ -117,4 +127,10 @@ async function finish(ctx: Context, input: SignInput, artifact: Artifact, key: K
   const [path] = await writeCopies(ctx, [evidence], input.out);
   const { body: _body, ...meta } = evidence;
   return { evidence: meta, path: path ?? '', created, bundle };
+}
+
+/** Every backend that holds ECDSA or RSA keys signs digests; one that cannot must say so, not sign something else. */
+function signDigestWith(signer: Signer, sha256: Uint8Array): Promise<Uint8Array> {
+  if (!signer.signDigest) return Promise.reject(new CustodyError('KEY_ALGORITHM_UNSUPPORTED', `this backend cannot sign a digest with ${signer.algorithm}`));
+  return signer.signDigest(sha256);
 }

@@ -314,6 +314,12 @@ export interface Signer {
   readonly keyid: string;
   readonly algorithm: KeyAlgorithm;
   sign(data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Signs the SHA-256 digest of a message as the signature of that message
+   * (core/prehash.ts): what a message signature of an artifact is, for every
+   * algorithm but Ed25519 (which signs whole messages only, and lacks this).
+   */
+  signDigest?(sha256: Uint8Array): Promise<Uint8Array>;
 }
 
 // ---------------------------------------------------------------- time

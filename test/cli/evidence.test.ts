@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { cli, spawnCli, tempDir, tempWorkspace } from '../helpers.ts';
+import { messageSignatureBundle } from '../../src/core/bundle.ts';
 import { statementAbout } from '../fixtures/evidence.ts';
 import { TestSigstore } from '../fixtures/pki.ts';
 
@@ -71,6 +72,32 @@ describe('custody sign / attest / verify', () => {
 });
 
 describe('custody verify-bundle (cosign verify-blob habits)', () => {
+  it('verifies a blob signature made over the whole file, as cosign makes it, from the file or from its digest alone', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'app.tgz');
+    const bytes = randomBytes(5000);
+    await writeFile(file, bytes);
+    const digest = createHash('sha256').update(bytes).digest();
+    for (const [alg, keys, options] of [
+      ['ecdsa', generateKeyPairSync('ec', { namedCurve: 'P-256' }), { dsaEncoding: 'der' as const }],
+      ['rsa', generateKeyPairSync('rsa', { modulusLength: 3072 }), { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }],
+    ] as const) {
+      // A signer over the file's bytes (what `cosign sign-blob` does), in a Sigstore bundle v0.3.
+      const signature = sign('sha256', bytes, { key: keys.privateKey, ...options });
+      const bundle = join(dir, `${alg}.sigstore.json`);
+      await writeFile(bundle, JSON.stringify(messageSignatureBundle({ sha256: digest, signature, keyid: '' })));
+      const pub = join(dir, `${alg}.pub`);
+      await writeFile(pub, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+      for (const target of [file, `sha256:${digest.toString('hex')}`]) {
+        const r = await cli(['verify-bundle', '--bundle', bundle, '--key', pub, target]);
+        assert.equal(r.code, 0, `${alg} ${target}: ${r.stdout}${r.stderr}`);
+      }
+      const other = join(dir, 'other');
+      await writeFile(other, 'another file\n');
+      assert.equal((await cli(['verify-bundle', '--bundle', bundle, '--key', pub, other])).code, 1);
+    }
+  });
+
   it('verifies with a PEM key against a file or a digest, exit 0/1/2', async () => {
     const { ws, run, file, digest, pub } = await ready();
     const bundle = (await run('sign', 'pkg:npm/app@1.0.0', '--key', 'release')).stdout.split('\n')[0]!;

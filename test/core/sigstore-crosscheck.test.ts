@@ -46,13 +46,14 @@ describe('Custody bundles verify with @sigstore/verify', () => {
   }
 
   for (const algorithm of ['ecdsa-p256-sha256', 'rsa-pss-3072-sha256'] as KeyAlgorithm[]) {
-    it(`message-signature bundle v0.3 over the digest (${algorithm})`, async () => {
+    it(`message-signature bundle v0.3, made from the digest, verifies over the artifact's bytes (${algorithm})`, async () => {
       const k = testKey({ algorithm });
       const a = randomArtifact();
       const bundle = bundleFromJSON(await signatureBundle(a.sha256, k.signer));
-      // The signed message is the raw sha256 digest; the bundle's messageDigest names the artifact.
-      verifierFor(k).verify(toSignedEntity(bundle, Buffer.from(a.sha256, 'hex')));
-      assert.throws(() => verifierFor(k).verify(toSignedEntity(bundle, Buffer.from(randomArtifact().sha256, 'hex'))), VerificationError);
+      // Signed from the digest alone, as the artifact's own hash: a verifier over the whole file accepts it, as cosign verify-blob does.
+      verifierFor(k).verify(toSignedEntity(bundle, a.bytes));
+      assert.throws(() => verifierFor(k).verify(toSignedEntity(bundle, randomArtifact().bytes)), VerificationError);
+      assert.throws(() => verifierFor(k).verify(toSignedEntity(bundle, Buffer.from(a.sha256, 'hex'))), VerificationError, 'the digest is not the artifact');
     });
   }
 

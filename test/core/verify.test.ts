@@ -66,6 +66,24 @@ describe('verification pipeline (keyed)', () => {
     });
   }
 
+  it('takes a message signature\'s hash from the key, never from the bundle, and never reads an old-style digest-as-message signature as valid', async () => {
+    for (const algorithm of ['ecdsa-p256-sha256', 'rsa-pss-3072-sha256'] as KeyAlgorithm[]) {
+      const k = testKey({ algorithm });
+      const a = randomArtifact();
+      // The same artifact named by its sha512 and signed with that digest as the hash: a SHA-256 key never takes it.
+      const sha512 = Buffer.from(a.sha512, 'hex');
+      const relabelled = await signatureBundle(a.sha256, k.signer);
+      const ms = relabelled['messageSignature'] as { messageDigest: { algorithm: string; digest: string }; signature: string };
+      ms.messageDigest = { algorithm: 'SHA2_512', digest: sha512.toString('base64') };
+      ms.signature = Buffer.from(await k.signer.sign(sha512)).toString('base64');
+      assert.deepEqual(codes(verifyEvidence(request(relabelled, k, a))), ['SIGNATURE_INVALID'], algorithm);
+      // A signature whose message is the 32 digest bytes (not the artifact) does not verify as a signature of the artifact.
+      const digestAsMessage = await signatureBundle(a.sha256, k.signer);
+      (digestAsMessage['messageSignature'] as { signature: string }).signature = Buffer.from(await k.signer.sign(Buffer.from(a.sha256, 'hex'))).toString('base64');
+      assert.deepEqual(codes(verifyEvidence(request(digestAsMessage, k, a))), ['SIGNATURE_INVALID'], algorithm);
+    }
+  });
+
   it('refuses evidence signed by a key it does not trust, whatever the hint claims', async () => {
     const trusted = testKey();
     const other = testKey();

@@ -7,7 +7,7 @@ import type { Registrar } from '../program.ts';
 const TYPES = ['provenance', 'test-result', 'vulns', 'spdx', 'cyclonedx'];
 
 export function registerSign(r: Registrar): void {
-  r.command(r.program, 'sign <artifact>', 'sign an artifact\'s digest: a Sigstore bundle v0.3, stored, its path printed', 'custody sign pkg:npm/app@1.4.2 --key release --out app.sigstore.json')
+  r.command(r.program, 'sign <artifact>', 'sign an artifact from its digest (with ECDSA or RSA keys the same signature as over the file: cosign verify-blob accepts it): a Sigstore bundle v0.3, stored, its path printed', 'custody sign pkg:npm/app@1.4.2 --key release --out app.sigstore.json')
     .requiredOption('--key <name>', 'the signing key (sign-artifact purpose)')
     .option('--out <file>', 'also write the bundle here')
     .action((artifact: string, opts: { key: string; out?: string }) => {

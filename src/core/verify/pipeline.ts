@@ -143,11 +143,13 @@ function run(req: VerifyRequest): VerifyResult {
   if (bundle.key.type === 'certificate') return keyless(req, head, bundle);
   if (bundle.content.type === 'dsse') return finish(req, head, bundle.content.envelope, verifyEnvelope(req, bundle.content.envelope, bundle.content.pae, bundle.key.hint), undefined);
 
-  // Message signature: the signed message is the artifact's digest itself (the
-  // raw digest bytes), so a digest is enough to verify and no file is re-read.
+  // Message signature: for ECDSA and RSA-PSS a signature of the artifact,
+  // verified from its digest as the algorithm's own hash (core/prehash.ts), so
+  // a digest is enough and no file is re-read; Ed25519 signs the digest bytes
+  // as the message (it has no prehashed form).
   const content = bundle.content;
   const subjectProblem = checkMessageDigest(content.algorithm, content.digest, req.artifact);
-  const sigs = verifySignatures(req, [{ keyid: bundle.key.hint, sig: content.signature }], content.digest, req.purpose ?? 'sign-artifact');
+  const sigs = verifySignatures(req, [{ keyid: bundle.key.hint, sig: content.signature }], content.digest, req.purpose ?? 'sign-artifact', 1, content.algorithm);
   const reasons = subjectProblem ? [...sigs.reasons, subjectProblem] : sigs.reasons;
   return readResult(head, null, sigs, [`${content.algorithm}:${content.digest.toString('hex')}`], undefined, reasons);
 }
@@ -244,6 +246,8 @@ function verifySignatures(
   message: Uint8Array,
   purpose: KeyPurpose,
   threshold = 1,
+  /** Set when `message` is a digest of the signed artifact (message signatures): its algorithm. */
+  digestOf?: string,
 ): SignatureStage {
   const checks: SignatureCheck[] = [];
   const signedAt = isoTime(req.signedAt);
@@ -259,7 +263,7 @@ function verifySignatures(
       checks.push(failedCheck({ keyid: s.keyid }, reason('KEY_UNKNOWN', s.keyid === '' ? 'no trusted keys to verify with' : `no trusted key has keyid ${s.keyid}`), at));
       continue;
     }
-    const key = candidates.find((k) => signatureVerifies(k, message, s.sig));
+    const key = candidates.find((k) => signatureVerifies(k, message, s.sig, digestOf));
     if (!key) {
       const only = candidates.length === 1 ? candidates[0] : undefined;
       checks.push(failedCheck(only ? signerOf(only) : { keyid: s.keyid }, reason('SIGNATURE_INVALID', 'the signature does not verify'), at));

@@ -2,6 +2,7 @@
 import { verify as nodeVerify } from 'node:crypto';
 import { verifyBytes } from '../crypto.ts';
 import type { KeyRecord } from '../key.ts';
+import { signsDigests, verifyPrehashed } from '../prehash.ts';
 import { publicKeyOf } from './keys.ts';
 
 const P256_RAW_SIGNATURE = 64;
@@ -12,12 +13,17 @@ const P256_RAW_SIGNATURE = 64;
  * 64-byte signature that is not DER is read as r||s: both encode the same (r, s),
  * and a DER P-256 signature is never 64 bytes with a valid r||s reading too.
  */
-export function signatureVerifies(key: KeyRecord, data: Uint8Array, signature: Uint8Array): boolean {
+export function signatureVerifies(key: KeyRecord, data: Uint8Array, signature: Uint8Array, digestOf?: string): boolean {
   let publicKey;
   try {
     publicKey = publicKeyOf(key);
   } catch {
     return false;
+  }
+  if (digestOf !== undefined && signsDigests(key.algorithm)) {
+    // `data` is a digest of the signed artifact. The key's algorithm fixes the hash
+    // (P-256 and PSS keys here are SHA-256 keys): a digest of another algorithm never verifies.
+    return digestOf === 'sha256' && verifyPrehashed(key.algorithm, publicKey, data, signature);
   }
   if (verifyBytes(key.algorithm, publicKey, data, signature)) return true;
   if (key.algorithm === 'ecdsa-p256-sha256' && signature.length === P256_RAW_SIGNATURE) {
