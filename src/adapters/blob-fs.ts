@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { listDir, ownerAlive, syncPath } from './fs-durable.ts';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -121,9 +122,9 @@ export class FsBlobStore implements BlobStore {
           await unlink(tmpPath).catch(() => undefined);
         } else {
           await (await open(marker, 'w', 0o600)).close();
-          await syncDir(markerDir);
+          await syncPath(markerDir);
           await rename(tmpPath, finalPath);
-          await syncDir(finalDir);
+          await syncPath(finalDir);
         }
         published = true;
       },
@@ -342,32 +343,3 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch {
-    return [];
-  }
-}
-
-function ownerAlive(name: string): boolean {
-  const pid = Number.parseInt(name.slice(0, name.indexOf('-')), 10);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A rename is durable only once its directory entry is: fsync the directory. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

@@ -29,7 +29,8 @@ import {
   type ScryptOptions,
 } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { link, mkdir, open, unlink } from 'node:fs/promises';
+import { listDir, ownerAlive, syncPath } from './fs-durable.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { canonicalJson } from '../core/canonical.ts';
@@ -353,7 +354,7 @@ export class FileKeyStore {
       publish: async () => {
         if (published) return;
         await (await open(marker, 'w', 0o600)).close();
-        await syncDir(pendingDir);
+        await syncPath(pendingDir);
         try {
           // link() refuses an existing name, where rename() would silently replace another key's file.
           await link(tmp, final);
@@ -364,7 +365,7 @@ export class FileKeyStore {
         }
         published = true;
         await unlink(tmp).catch(() => undefined);
-        await syncDir(this.dir);
+        await syncPath(this.dir);
         failpoint('key.file.after-publish');
       },
       finish: async () => {
@@ -440,31 +441,3 @@ export class FileKeyStore {
   }
 }
 
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch {
-    return [];
-  }
-}
-
-function ownerAlive(name: string): boolean {
-  const pid = Number.parseInt(name.slice(0, name.indexOf('-')), 10);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

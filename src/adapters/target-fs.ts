@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readlink, rename, symlink, unlink } from 'node:fs/promises';
+import { copyFile, mkdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
+import { syncPath } from './fs-durable.ts';
 import { join } from 'node:path';
 import { CustodyError } from '../core/errors.ts';
 import type { Target, TargetOutcome, TargetRequest } from '../core/ports.ts';
@@ -30,12 +31,12 @@ export class FsTarget implements Target {
     const tmp = join(channel, `.${safeSegment(req.artifact.version)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       await copyFile(req.blobPath, tmp);
-      await fsync(tmp);
+      await syncPath(tmp);
       await rename(tmp, versionFile);
       const link = join(channel, `.current.${randomBytes(6).toString('hex')}`);
       await symlink(safeSegment(req.artifact.version), link);
       await rename(link, join(channel, 'current'));
-      await fsync(channel);
+      await syncPath(channel);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       if (e instanceof CustodyError) throw e;
@@ -50,13 +51,4 @@ export class FsTarget implements Target {
 export function safeSegment(s: string): string {
   const enc = encodeURIComponent(s);
   return enc === '.' || enc === '..' ? enc.replace(/\./g, '%2E') : enc;
-}
-
-async function fsync(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

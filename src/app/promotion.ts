@@ -28,6 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { failpoint } from '../adapters/failpoints.ts';
+import { processAlive } from '../adapters/fs-durable.ts';
 import type { Artifact } from '../core/artifact.ts';
 import { dsseBundle } from '../core/bundle.ts';
 import { INTOTO_PAYLOAD_TYPE, signEnvelope } from '../core/dsse.ts';
@@ -512,15 +513,6 @@ export function abandoned(p: Pick<Promotion, 'owner' | 'leaseExpiresAt' | 'state
   const pid = Number(pidText);
   if (host === hostname() && Number.isSafeInteger(pid) && pid > 0 && !processAlive(pid)) return true;
   return p.leaseExpiresAt !== null && now.getTime() >= Date.parse(p.leaseExpiresAt);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export interface Recovery {
