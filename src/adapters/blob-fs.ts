@@ -10,6 +10,7 @@ import { parseDigest, type DigestString } from '../core/digest.ts';
 import type { BlobStore, ByteStream, IngestProgress, StagedBlob } from '../core/ports.ts';
 import { fsError } from './fs-errors.ts';
 import { failpoint } from './failpoints.ts';
+import { moduleUrl } from './module-url.ts';
 
 const SLOT_SIZE = 1024 * 1024;
 const SLOTS = 4;
@@ -230,8 +231,8 @@ class Sha512Worker {
   private failure: CustodyError | undefined;
 
   constructor(shared: SharedArrayBuffer) {
-    const here = fileURLToPath(import.meta.url);
-    const url = new URL(`./hash-worker${extname(here)}`, import.meta.url);
+    const base = moduleUrl(import.meta.url);
+    const url = new URL(`./hash-worker${extname(fileURLToPath(base))}`, base);
     this.worker = new Worker(url, { workerData: { buffer: shared, slotSize: SLOT_SIZE, algorithm: 'sha512' } });
     this.worker.on('message', (m: { slot?: number; digest?: string }) => {
       if (m.digest !== undefined) this.final?.resolve(m.digest);

@@ -12,6 +12,7 @@ import { parseDigest, type DigestString } from '../core/digest.ts';
 import { CustodyError } from '../core/errors.ts';
 import { fsError } from './fs-errors.ts';
 import { readLimited } from './read-limited.ts';
+import { moduleUrl } from './module-url.ts';
 
 export { readLimited };
 
@@ -68,7 +69,7 @@ let publicGood: unknown;
  */
 export async function publicGoodTrustedRoot(): Promise<unknown> {
   if (publicGood !== undefined) return publicGood;
-  const path = createRequire(import.meta.url).resolve('@sigstore/tuf/seeds.json');
+  const path = createRequire(moduleUrl(import.meta.url)).resolve('@sigstore/tuf/seeds.json');
   const seeds = parseJson(decodeUtf8(await readLimited(path, ROOT_MAX, 'the @sigstore/tuf seeds'), 'seeds'), path) as Record<string, { targets?: Record<string, string> }>;
   const target = Object.values(seeds)[0]?.targets?.['trusted_root.json'];
   if (target === undefined) throw new CustodyError('TRUSTED_ROOT_INVALID', `${path} holds no trusted_root.json`);

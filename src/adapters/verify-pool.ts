@@ -13,6 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { CustodyError } from '../core/errors.ts';
 import type { KeyPurpose, KeyRecord } from '../core/key.ts';
 import type { ArtifactDigests, VerifyResult } from '../core/verify/index.ts';
+import { moduleUrl } from './module-url.ts';
 
 /** A keyed verification request that can cross a thread boundary. */
 export interface WireRequest {
@@ -60,8 +61,8 @@ export class VerifyPool {
   private idleUnref = false;
 
   constructor(size = availableParallelism()) {
-    const here = fileURLToPath(import.meta.url);
-    const url = new URL(`./verify-worker${extname(here)}`, import.meta.url);
+    const base = moduleUrl(import.meta.url);
+    const url = new URL(`./verify-worker${extname(fileURLToPath(base))}`, base);
     this.slots = Array.from({ length: Math.max(1, size) }, () => {
       const worker = new Worker(url);
       const slot: Slot = { worker, inFlight: 0, keys: undefined };

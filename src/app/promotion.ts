@@ -78,8 +78,17 @@ const QUEUE_WAIT_MS = 15 * 60_000;
 /** Slack on top of a target's own time limit before its apply may be presumed abandoned. */
 const LEASE_SLACK_MS = 60_000;
 
-/** This process, as the owner of an apply: host, pid, and a random part so a reused pid is never mistaken for us. */
-const OWNER = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+let owner: string | undefined;
+
+/**
+ * This process, as the owner of an apply: host, pid, and a random part so a
+ * reused pid is never mistaken for us. Made on first use, in the process that
+ * uses it (never at load: the CLI's startup snapshot loads modules at build time).
+ */
+function ownerId(): string {
+  owner ??= `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+  return owner;
+}
 
 /** What the use cases need from outside, replaceable in tests and benchmarks. */
 export interface PromotionDeps {
@@ -328,7 +337,7 @@ async function advance(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, mode
       break;
     case 'apply': {
       const receipt = await usableReceiptKey(tx, e, p.environment, now);
-      p.owner = OWNER;
+      p.owner = ownerId();
       p.leaseExpiresAt = new Date(now.getTime() + applyBudgetMs(envConfig.target) + LEASE_SLACK_MS).toISOString();
       await transition(tx, ctx, p, 'applying', now, {
         policy: plan.relied.policy.digest,
@@ -475,7 +484,7 @@ async function applyPromotion(e: Engine, p: Promotion, artifact: Artifact, resum
   const done = await ctx.store.transaction(async (tx) => {
     const fresh = await tx.promotions.byId(p.id);
     // Someone presumed this process dead and took the apply over: theirs is the outcome.
-    if (!fresh || fresh.state !== 'applying' || fresh.owner !== OWNER) return fresh ?? p;
+    if (!fresh || fresh.state !== 'applying' || fresh.owner !== ownerId()) return fresh ?? p;
     const receipt = await usableReceiptKey(tx, e, fresh.environment, at);
     await finish(tx, e, fresh, artifact, outcome, receipt, at, recovered);
     await tx.promotions.update(fresh);
@@ -490,7 +499,7 @@ async function recordFailure(e: Engine, p: Promotion, reason: Reason, output: st
   const at = ctx.clock.now();
   return ctx.store.transaction(async (tx) => {
     const fresh = await tx.promotions.byId(p.id);
-    if (!fresh || fresh.state !== 'applying' || fresh.owner !== OWNER) return fresh ?? p;
+    if (!fresh || fresh.state !== 'applying' || fresh.owner !== ownerId()) return fresh ?? p;
     const state = await tx.environments.get(fresh.environment);
     if (state?.applying === fresh.id) await tx.environments.save({ ...state, applying: null, seq: state.seq + 1, updatedAt: at.toISOString() }, state.seq);
     fresh.outcome = reason;
@@ -508,7 +517,7 @@ async function recordFailure(e: Engine, p: Promotion, reason: Reason, output: st
 /** Is the process that owns this apply (or queued request) gone? Same host: ask the kernel; anywhere: the lease. */
 export function abandoned(p: Pick<Promotion, 'owner' | 'leaseExpiresAt' | 'state'>, now: Date): boolean {
   if (p.owner === null) return p.state === 'applying';
-  if (p.owner === OWNER) return false;
+  if (p.owner === ownerId()) return false;
   const [host, pidText] = p.owner.split(':');
   const pid = Number(pidText);
   if (host === hostname() && Number.isSafeInteger(pid) && pid > 0 && !processAlive(pid)) return true;
@@ -561,7 +570,7 @@ async function recoverOne(ctx: Context, stale: Promotion, deps: PromotionDeps): 
       await tx.promotions.update(p);
       return { p, artifact: undefined };
     }
-    p.owner = OWNER;
+    p.owner = ownerId();
     p.leaseExpiresAt = new Date(now.getTime() + applyBudgetMs(envConfig.target) + LEASE_SLACK_MS).toISOString();
     await tx.promotions.update(p);
     const artifact = await tx.artifacts.byDigest(p.artifact.digest);
@@ -743,7 +752,7 @@ async function requestOne(ctx: Context, input: RequestInput, deps: PromotionDeps
           receipt: null,
           logIndex: null,
           proof: null,
-          owner: OWNER,
+          owner: ownerId(),
           leaseExpiresAt: new Date(now.getTime() + QUEUE_WAIT_MS + LEASE_SLACK_MS).toISOString(),
           seq: await tx.promotions.nextSeq(),
         };

@@ -14,7 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { addArtifact } from '../app/artifacts.ts';
 import { verifyArtifact } from '../app/evidence.ts';
 import { createKey, exportPublicKey, revokeKeyVersion } from '../app/keys.ts';
@@ -24,6 +25,7 @@ import { promotionHistory, promotionStatus } from '../app/promotion-board.ts';
 import { exportReceipts, verifyEnvironment, verifyOffline, writeExport } from '../app/receipts.ts';
 import { attestArtifact, signArtifact } from '../app/sign.ts';
 import { verifyBundleFile } from '../app/verify-bundle.ts';
+import { moduleUrl } from '../adapters/module-url.ts';
 import { initWorkspace, loadConfig, openWorkspace, type Context } from '../app/workspace.ts';
 import { CustodyError } from '../core/errors.ts';
 import type { Clock } from '../core/ports.ts';
@@ -69,7 +71,7 @@ const APP = 'pkg:npm/acme-app';
 const CI = 'ci:github/acme/app';
 
 /** The example policy set, shipped with the package next to dist/ and src/. */
-const EXAMPLE_POLICIES = join(import.meta.dirname, '..', '..', 'examples', 'policies');
+const examplePolicies = (): string => join(dirname(fileURLToPath(moduleUrl(import.meta.url))), '..', '..', 'examples', 'policies');
 
 const GRAPH = `environments:
   dev: { target: { type: fs, dir: channels } }
@@ -160,7 +162,7 @@ export const STEPS: DemoStep[] = [
   {
     title: 'Policy as code: check, test and publish the example policies (decisions use only the signed set)',
     async run(d) {
-      await cp(EXAMPLE_POLICIES, policyDirOf(d.ctx), { recursive: true });
+      await cp(examplePolicies(), policyDirOf(d.ctx), { recursive: true });
       const check = await checkPolicies(policyDirOf(d.ctx), { maxBytes: d.ctx.config.limits.configBytes });
       const tests = await testPolicies(policyDirOf(d.ctx), { maxBytes: d.ctx.config.limits.configBytes, config: d.ctx.config });
       const pub = await publishPolicies(d.ctx, { key: 'policy-signer' });

@@ -16,6 +16,7 @@ import { registerWhoami } from './commands/whoami.ts';
 import { emit, emitError, type GlobalOptions, type Streams } from './output.ts';
 import { addGlobalOptions, newProgram, type Action, type Registrar } from './program.ts';
 import { VERSION } from './version.ts';
+import { startedAs } from '../adapters/module-url.ts';
 
 const REGISTER = [
   registerInit,
@@ -80,6 +81,8 @@ export async function main(argv: readonly string[], streams: Streams = { stdout:
     }
     const g = pending.cmd.optsWithGlobals<GlobalOptions>();
     options = g;
+    // Which start-up path ran (snapshot, bundle or sources) is the first question when a command is slow.
+    if (g.debug === true) streams.stderr.write(`debug: custody ${VERSION} on Node ${process.version}, started from the ${startedAs(import.meta.url)}\n`);
     return emit(await pending.action(g), g, streams);
   } catch (e) {
     pending ??= getPending();

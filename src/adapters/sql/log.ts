@@ -165,10 +165,12 @@ const INSERT_ENTRY = 'INSERT INTO log_entries (idx, body, leaf_hash, nodes, subj
  * to the log (counted at the insert; a transaction that then rolls back still
  * counts), without wrapping the store its callers hold.
  */
-const tally = new AsyncLocalStorage<{ appended: number }>();
+let tally: AsyncLocalStorage<{ appended: number }> | undefined;
 
 export async function tallyAppends<T>(fn: () => Promise<T>): Promise<{ result?: T; error?: unknown; appended: number }> {
   const counter = { appended: 0 };
+  // Made on first use, not at load (the CLI's startup snapshot loads this module at build time).
+  tally ??= new AsyncLocalStorage();
   try {
     const result = await tally.run(counter, fn);
     return { result, appended: counter.appended };
@@ -208,7 +210,7 @@ class SqlLogRepository implements LogRepository {
       const nodes = completed(t, leaf);
       await this.db.run(INSERT_ENTRY, [index, body, leaf, nodes, null, s === undefined ? null : s.bucket * KEY_SPAN + s.key]);
       if (index % INDEX_BLOCK === INDEX_BLOCK - 1) await this.db.run(INDEX_PENDING, [index - (INDEX_BLOCK - 1)]);
-      const counter = tally.getStore();
+      const counter = tally?.getStore();
       if (counter) counter.appended++;
       const leafHash = Buffer.from(leaf).toString('hex');
       return { ...e, index, id: `${index}-${leafHash.slice(0, 32)}`, body, leafHash };
