@@ -261,6 +261,7 @@ async function main(): Promise<void> {
   console.log(`setting up ${perRound * RUNS + CLI_RUNS} artifacts with 5 signed attestations each…`);
   const concurrentEnvs = Array.from({ length: CONCURRENCY }, (_, k) => `  bench-c${k}: { policy: bench }\n`).join('');
   const w = await setup(perRound * RUNS * 2 + CLI_RUNS, { environments: concurrentEnvs });
+  let closed = false;
   try {
     const rows: { rate: number; concurrent: number; commits: number; crypto: number }[] = [];
     const latencies: number[] = [];
@@ -281,8 +282,14 @@ async function main(): Promise<void> {
     const crypto = median(rows.map((x) => x.crypto));
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
+    // The CLI runs as in CI: alone on the workspace. While this process held a connection open, the WAL
+    // outlived every CLI process and one in ~60 paid SQLite's auto-checkpoint of the others' pages; alone,
+    // each pays its own checkpoint on close (measured inside its time).
+    await w.ctx.close();
+    closed = true;
     const cli = cliLatencies(w, w.digests.slice(-CLI_RUNS));
     const cliP50 = percentile(cli, 50);
+    const cliP90 = percentile(cli, 90);
     const cliP99 = percentile(cli, 99);
     report('promote: library, embedded store (5 evidence, 10 gates, signed policy set, none target)', [
       ['rounds', `${RUNS} × ${perRound} promotions, each of a distinct artifact`],
@@ -293,14 +300,14 @@ async function main(): Promise<void> {
       ['ratio to raw commits', `${(rate / commits).toFixed(3)} one caller, ${(concurrent / commits).toFixed(3)} ${CONCURRENCY} callers (with the none target a promotion is one write transaction: the plan, 5 transition log entries, the receipt and its entry, the pointer)`],
       ['ratio to raw crypto', `${(rate / crypto).toFixed(3)} one caller, ${(concurrent / crypto).toFixed(3)} ${CONCURRENCY} callers (raw crypto on one thread)`],
       ['library call p50 / p99', `${p50.toFixed(2)} ms / ${p99.toFixed(2)} ms`],
-      ['CLI process p50 / p99', `${cliP50.toFixed(1)} ms / ${cliP99.toFixed(1)} ms over ${cli.length} runs of bin/custody promote (dist/)`],
+      ['CLI process p50 / p90 / p99', `${cliP50.toFixed(1)} ms / ${cliP90.toFixed(1)} ms / ${cliP99.toFixed(1)} ms over ${cli.length} runs of bin/custody promote (dist/, startup snapshot)`],
     ]);
     const best = Math.max(rate, concurrent);
     console.log(`  ${goal('throughput', best >= 1000, `${best.toFixed(0)} promotions/s with ${concurrent >= rate ? `${CONCURRENCY} callers` : 'one caller'} (goal ≥ 1,000); ${rate.toFixed(0)}/s one caller at a time`)}`);
     console.log(`  ${goal('library latency', p99 < 20, `p99 ${p99.toFixed(2)} ms (goal < 20 ms)`)}`);
     console.log(`  ${goal('CLI latency', cliP99 < 150, `p99 ${cliP99.toFixed(1)} ms (goal < 150 ms, Node start-up included)`)}`);
   } finally {
-    await w.ctx.close();
+    if (!closed) await w.ctx.close();
     await rm(w.dir, { recursive: true, force: true });
   }
 }

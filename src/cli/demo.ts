@@ -245,7 +245,7 @@ export const STEPS: DemoStep[] = [
       }
       d.clock.pass(20 * MINUTE);
       const done = await approvePromotion(await d.as(CAROL), { id: held.id, comment: 'release notes reviewed' });
-      lines.push(`$ custody approve ${held.id} --comment "release notes reviewed" --as ${CAROL}`, indent(promotionText(done).split('\n').filter((l) => /→ prod|approvals|votes:|approve by|receipt/.test(l)).join('\n')));
+      lines.push(`$ custody approve ${held.id} --comment "release notes reviewed" --as ${CAROL}`, indent(promotionText(done).split('\n').filter((l) => /\u2192 prod|approvals|votes:|approve by|receipt/.test(l)).join('\n')));
       return lines.join('\n');
     },
   },
