@@ -660,6 +660,28 @@ export async function trustedKeys(tx: Tx): Promise<TrustedKeys> {
 const trustedByList = new WeakMap<readonly KeyRecord[], TrustedKeys>();
 const listOfTrusted = new WeakMap<TrustedKeys, readonly KeyRecord[]>();
 
+const fingerprints = new WeakMap<TrustedKeys, string>();
+
+/**
+ * Are `a` and `b` the same trust material? The same object while a connection's
+ * cache holds the keys unchanged; otherwise equal when made from equal key
+ * records (the store reads on one connection and writes on another, each with
+ * its own cache), since verification is a function of the records alone.
+ */
+export function sameTrust(a: TrustedKeys, b: TrustedKeys): boolean {
+  if (a === b) return true;
+  return fingerprintOf(a) === fingerprintOf(b);
+}
+
+function fingerprintOf(t: TrustedKeys): string {
+  let f = fingerprints.get(t);
+  if (f === undefined) {
+    f = JSON.stringify(keyListOf(t));
+    fingerprints.set(t, f);
+  }
+  return f;
+}
+
 /** The key list `trusted` was made from by `trustedKeys`, to hand to the verification pool as the same array each time. */
 export function keyListOf(trusted: TrustedKeys): readonly KeyRecord[] {
   return listOfTrusted.get(trusted) ?? [...trusted.byKeyid.values()];

@@ -173,6 +173,28 @@ forEachStore((h) => {
     assert.equal(await store.read((tx) => tx.log.size()), 1);
   });
 
+  it('answers a read() while a write transaction of the same store is open, from the last committed state', async () => {
+    const { store } = await h.fresh();
+    await store.transaction((tx) => tx.log.append(entry(0)));
+    const appended = gate();
+    const checked = gate();
+    const writing = store.transaction(async (tx) => {
+      await tx.log.append(entry(1));
+      appended.open();
+      await checked.wait;
+    });
+    await appended.wait;
+    try {
+      // A read queued behind the open write would never finish: the write waits for this read's answer.
+      const late = new Promise<never>((_, reject) => setTimeout(() => reject(new CustodyError('INTERNAL', 'read() waited for the open write transaction')), 5_000).unref());
+      assert.equal(await Promise.race([store.read((tx) => tx.log.size()), late]), 1);
+    } finally {
+      checked.open();
+    }
+    await writing;
+    assert.equal(await store.read((tx) => tx.log.size()), 2);
+  });
+
   it('serialises concurrent transactions: each sees the one before it', async () => {
     const { store } = await h.fresh();
     const n = 20;

@@ -1,0 +1,90 @@
+/**
+ * What only the SQLite store does (the shared contract is test/contract/store.test.ts):
+ * group commit, and reads on a connection of their own.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { SqliteStore } from '../../src/adapters/store-sqlite.ts';
+import { tempDir } from '../helpers.ts';
+
+const entry = (n: number) => ({ type: 'test.entry', actor: 'tester@example.com', time: '2025-01-01T00:00:00.000Z', subject: `s${n}`, payload: { n } });
+
+describe('SqliteStore', () => {
+  const stores: SqliteStore[] = [];
+  after(async () => {
+    for (const s of stores) await s.close();
+  });
+  const fresh = async (): Promise<SqliteStore> => {
+    const s = await SqliteStore.open(join(await tempDir('custody-sqlite-'), 'custody.db'));
+    stores.push(s);
+    return s;
+  };
+
+  it('commits a lone transaction by itself', async () => {
+    const store = await fresh();
+    const before = { ...store.stats };
+    await store.transaction((tx) => tx.log.append(entry(0)));
+    assert.deepEqual(store.stats, { transactions: before.transactions + 1, commits: before.commits + 1 });
+  });
+
+  it('commits together the transactions asked for by callers woken in one turn of the event loop', async () => {
+    const store = await fresh();
+    const before = { ...store.stats };
+    // Eight callbacks of one turn, as worker results or socket reads delivered together are.
+    const asked = await new Promise<Promise<number>[]>((resolve) => {
+      const out: Promise<number>[] = [];
+      for (let i = 0; i < 8; i++) {
+        setImmediate(() => {
+          out.push(store.transaction(async (tx) => (await tx.log.append(entry(i))).index));
+          if (out.length === 8) resolve(out);
+        });
+      }
+    });
+    const indexes = await Promise.all(asked);
+    assert.deepEqual([...indexes].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.equal(store.stats.transactions - before.transactions, 8);
+    assert.equal(store.stats.commits - before.commits, 1, 'one COMMIT, one fsync, for all eight');
+    assert.equal(await store.read((tx) => tx.log.size()), 8);
+  });
+
+  it('keeps a failing member of a group to itself: the others commit, it leaves nothing', async () => {
+    const store = await fresh();
+    const asked = await new Promise<Promise<unknown>[]>((resolve) => {
+      const out: Promise<unknown>[] = [];
+      for (let i = 0; i < 4; i++) {
+        setImmediate(() => {
+          out.push(
+            store.transaction(async (tx) => {
+              await tx.log.append(entry(i));
+              if (i === 2) throw new RangeError('member 2 fails');
+            }),
+          );
+          if (out.length === 4) resolve(out);
+        });
+      }
+    });
+    const settled = await Promise.allSettled(asked);
+    assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const bodies = await store.read(async (tx) => (await tx.log.range(0, 10)).map((e) => (e.payload as { n: number }).n));
+    assert.deepEqual(bodies, [0, 1, 3]);
+  });
+
+  it('reads on its own connection: a read made while a write is open does not see it, one made after its commit does', async () => {
+    const store = await fresh();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let appended!: () => void;
+    const didAppend = new Promise<void>((r) => (appended = r));
+    const writing = store.transaction(async (tx) => {
+      await tx.log.append(entry(0));
+      appended();
+      await held;
+    });
+    await didAppend;
+    assert.equal(await store.read((tx) => tx.log.size()), 0);
+    release();
+    await writing;
+    assert.equal(await store.read((tx) => tx.log.size()), 1);
+  });
+});
