@@ -648,9 +648,20 @@ export async function trustedKeys(tx: Tx): Promise<TrustedKeys> {
   const list = await tx.keys.list();
   let trusted = trustedByList.get(list);
   if (!trusted) {
-    trusted = toTrustedKeys(list);
+    // Equal records are the same trust material, whichever connection read them: one object for them (its public
+    // keys parsed once, recognised by identity where results made ahead are matched, sent to the pool once).
+    const fingerprint = JSON.stringify(list);
+    trusted = interned.get(fingerprint);
+    if (trusted) {
+      interned.delete(fingerprint);
+    } else {
+      trusted = toTrustedKeys(list);
+      listOfTrusted.set(trusted, list);
+      fingerprints.set(trusted, fingerprint);
+    }
+    interned.set(fingerprint, trusted);
+    if (interned.size > INTERNED_MAX) interned.delete(interned.keys().next().value as string);
     trustedByList.set(list, trusted);
-    listOfTrusted.set(trusted, list);
   }
   return trusted;
 }
@@ -659,14 +670,17 @@ export async function trustedKeys(tx: Tx): Promise<TrustedKeys> {
 // KeyRepository.list), and so the same trust material: results computed against it can be recognised as current.
 const trustedByList = new WeakMap<readonly KeyRecord[], TrustedKeys>();
 const listOfTrusted = new WeakMap<TrustedKeys, readonly KeyRecord[]>();
+/** The latest few key sets by content, least recently used first: a key change makes a new one, the old ones age out. */
+const interned = new Map<string, TrustedKeys>();
+const INTERNED_MAX = 8;
 
 const fingerprints = new WeakMap<TrustedKeys, string>();
 
 /**
- * Are `a` and `b` the same trust material? The same object while a connection's
- * cache holds the keys unchanged; otherwise equal when made from equal key
- * records (the store reads on one connection and writes on another, each with
- * its own cache), since verification is a function of the records alone.
+ * Are `a` and `b` the same trust material? `trustedKeys` hands out one object
+ * for equal key records (the store reads on one connection and writes on
+ * another, each with its own cache); trust made elsewhere is compared by its
+ * records, since verification is a function of the records alone.
  */
 export function sameTrust(a: TrustedKeys, b: TrustedKeys): boolean {
   if (a === b) return true;

@@ -32,6 +32,7 @@ describe('evidence verified ahead of a transaction', () => {
     const before = await w.ctx.store.transaction(async (tx) => {
       const trusted = await trustedKeys(tx);
       assert.ok(sameTrust(trusted, pre.keys), 'unchanged keys are the same trust material');
+      assert.equal(trusted, pre.keys, 'equal key records are one trust object, whichever connection read them');
       return evidenceFor(tx, trusted, a, now, { preverified: pre });
     });
     assert.equal(before.length, 1);
