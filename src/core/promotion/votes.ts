@@ -47,8 +47,17 @@ export function seenState(evidence: readonly EvidenceItem[], keys: readonly Know
   return { evidence: [...digests].sort(), keys: facts };
 }
 
+// A plan takes the fingerprint of one seen state up to four times (the plan, stale votes, counted approvals, the
+// policy input); states are built fresh per plan and never changed, so each is hashed once.
+const fingerprints = new WeakMap<SeenState, string>();
+
 export function fingerprintOf(seen: SeenState): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(seen)).digest('hex')}`;
+  let f = fingerprints.get(seen);
+  if (f === undefined) {
+    f = `sha256:${createHash('sha256').update(canonicalJson(seen)).digest('hex')}`;
+    fingerprints.set(seen, f);
+  }
+  return f;
 }
 
 export interface VoteRequest {
@@ -90,6 +99,7 @@ export interface StaleVote {
 
 /** V5: the votes still counted whose voter saw another evidence set or other key facts than `now`. */
 export function staleVotes(votes: readonly Vote[], now: SeenState): StaleVote[] {
+  if (votes.length === 0) return [];
   const fp = fingerprintOf(now);
   const out: StaleVote[] = [];
   for (const v of votes) {
@@ -101,6 +111,7 @@ export function staleVotes(votes: readonly Vote[], now: SeenState): StaleVote[] 
 
 /** The approvals that count: approve votes, not invalidated, cast on what is still true. */
 export function countedApprovals(votes: readonly Vote[], now: SeenState): Vote[] {
+  if (votes.length === 0) return [];
   const fp = fingerprintOf(now);
   return votes.filter((v) => v.vote === 'approve' && v.invalidatedAt === null && v.fingerprint === fp);
 }
