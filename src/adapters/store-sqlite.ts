@@ -127,7 +127,12 @@ export class SqliteStore implements Store {
 
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new CustodyError('STORE_ERROR', 'the store is closed'));
-    const reader = this.readConnection();
+    let reader: Connection | undefined;
+    try {
+      reader = this.readConnection();
+    } catch (e) {
+      return Promise.reject(e instanceof CustodyError ? e : mapSqliteError(e));
+    }
     if (reader) return reader.read(fn);
     // query_only makes a write inside read() fail here as it does on PostgreSQL's READ ONLY.
     return this.serialise(async () => {
