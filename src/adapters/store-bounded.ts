@@ -42,6 +42,10 @@ export class BoundedStore implements Store {
     return this.admit(() => this.inner.read(fn));
   }
 
+  working(): () => void {
+    return this.inner.working?.() ?? (() => undefined);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

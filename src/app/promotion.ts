@@ -706,9 +706,11 @@ let inFlight = 0;
 
 async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): Promise<PromotionView> {
   inFlight++;
+  const done = ctx.store.working?.();
   try {
     return await requestOne(ctx, input, deps);
   } finally {
+    done?.();
     inFlight--;
   }
 }

@@ -22,6 +22,13 @@ export interface Store {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** A read-only snapshot; cheaper than a write transaction where the store allows it. */
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * One more caller at work (a request being served, a promotion in flight)
+   * until the returned function is called. A store that commits concurrent
+   * transactions together waits for the callers woken together while more than
+   * one is at work, and commits a lone caller's transaction at once.
+   */
+  working?(): () => void;
   close(): Promise<void>;
 }
 

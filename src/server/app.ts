@@ -99,9 +99,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     const requestId = randomBytes(8).toString('hex');
     c.set('requestId', requestId);
     state.enter();
+    // Requests served at once: the store then gathers their write transactions into group commits.
+    const done = ctx.store.working?.();
     try {
       await next();
     } finally {
+      done?.();
       state.leave();
       c.header('X-Request-Id', requestId);
       if (state.draining) c.header('Connection', 'close');

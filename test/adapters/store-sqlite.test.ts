@@ -28,9 +28,20 @@ describe('SqliteStore', () => {
     assert.deepEqual(store.stats, { transactions: before.transactions + 1, commits: before.commits + 1 });
   });
 
-  it('commits together the transactions asked for by callers woken in one turn of the event loop', async () => {
+  it('commits a lone caller\'s transaction at once, without waiting for a turn of the event loop', async () => {
+    const store = await fresh();
+    const order: string[] = [];
+    setImmediate(() => order.push('next turn'));
+    await store.transaction((tx) => tx.log.append(entry(0)));
+    order.push('committed');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(order, ['committed', 'next turn']);
+  });
+
+  it('commits together the transactions asked for by callers at work woken in one turn of the event loop', async () => {
     const store = await fresh();
     const before = { ...store.stats };
+    const leave = Array.from({ length: 8 }, () => store.working());
     // Eight callbacks of one turn, as worker results or socket reads delivered together are.
     const asked = await new Promise<Promise<number>[]>((resolve) => {
       const out: Promise<number>[] = [];
@@ -42,6 +53,7 @@ describe('SqliteStore', () => {
       }
     });
     const indexes = await Promise.all(asked);
+    for (const l of leave) l();
     assert.deepEqual([...indexes].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
     assert.equal(store.stats.transactions - before.transactions, 8);
     assert.equal(store.stats.commits - before.commits, 1, 'one COMMIT, one fsync, for all eight');
@@ -50,6 +62,11 @@ describe('SqliteStore', () => {
 
   it('keeps a failing member of a group to itself: the others commit, it leaves nothing', async () => {
     const store = await fresh();
+    const leave = [store.working(), store.working()];
+    // Leaving twice counts once.
+    leave[1]!();
+    leave[1]!();
+    leave.push(store.working());
     const asked = await new Promise<Promise<unknown>[]>((resolve) => {
       const out: Promise<unknown>[] = [];
       for (let i = 0; i < 4; i++) {
@@ -65,6 +82,8 @@ describe('SqliteStore', () => {
       }
     });
     const settled = await Promise.allSettled(asked);
+    for (const l of leave) l();
+    assert.equal(store.stats.commits, 1, 'the four were one group');
     assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
     const bodies = await store.read(async (tx) => (await tx.log.range(0, 10)).map((e) => (e.payload as { n: number }).n));
     assert.deepEqual(bodies, [0, 1, 3]);
