@@ -42,8 +42,8 @@ export class BoundedStore implements Store {
     return this.admit(() => this.inner.read(fn));
   }
 
-  working(): () => void {
-    return this.inner.working?.() ?? (() => undefined);
+  concurrent(): () => void {
+    return this.inner.concurrent?.() ?? (() => undefined);
   }
 
   close(): Promise<void> {

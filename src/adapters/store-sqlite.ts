@@ -25,8 +25,8 @@ interface WriteJob {
  * write lock, taken up front with BEGIN IMMEDIATE so two writers never deadlock
  * upgrading a read lock.
  *
- * Group commit. Write transactions asked for together (while other callers
- * are at work: see `working()`) are run one after the other inside one SQLite
+ * Group commit. Write transactions asked for together (while a caller has
+ * said others may be at work: see `concurrent()`) are run one after the other inside one SQLite
  * transaction, each in its own SAVEPOINT, and committed together: one WAL
  * write and one fsync acknowledge them all (with `synchronous = FULL` the
  * fsync is most of a small commit). Each caller
@@ -52,8 +52,8 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, StatementSync>();
   private readonly executor: SqlExecutor;
   private queue: Promise<unknown> = Promise.resolve();
-  /** Callers at work (see `working`): more than one, and a group waits for the others woken with it. */
-  private callers = 0;
+  /** Open `concurrent()` spans: while there is one, a group waits for the callers woken with its first. */
+  private concurrency = 0;
   /** Write transactions committed, and the COMMITs that carried them: their ratio is the group commit's gain. */
   readonly stats = { transactions: 0, commits: 0 };
   /** A group asked for and not yet queued (it starts after the current turn of the event loop). */
@@ -113,11 +113,11 @@ export class SqliteStore implements Store {
       this.waiting.push({ fn, resolve: resolve as (value: unknown) => void, reject });
       if (!this.groupQueued) {
         this.groupQueued = true;
-        if (this.callers <= 1) {
+        if (this.concurrency === 0) {
           void this.serialise(() => this.runGroup());
           return;
         }
-        // Others at work: the group starts after this turn of the event loop, not in its microtasks, so callers
+        // Others may be at work: the group starts after this turn of the event loop, not in its microtasks, so callers
         // woken in the same turn (worker results and socket reads delivered together, typically while the last
         // COMMIT held the thread) join it instead of each committing alone. Alone, that turn would cost a lone
         // caller's commit about a tenth of its time for nothing, so it commits at once.
@@ -132,13 +132,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  working(): () => void {
-    this.callers++;
+  concurrent(): () => void {
+    this.concurrency++;
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      this.callers--;
+      this.concurrency--;
     };
   }
 

@@ -706,7 +706,8 @@ let inFlight = 0;
 
 async function request(ctx: Context, input: RequestInput, deps: PromotionDeps): Promise<PromotionView> {
   inFlight++;
-  const done = ctx.store.working?.();
+  // Side by side with other promotions: their commits may be gathered with this one's.
+  const done = inFlight > 1 ? ctx.store.concurrent?.() : undefined;
   try {
     return await requestOne(ctx, input, deps);
   } finally {

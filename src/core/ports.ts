@@ -23,12 +23,14 @@ export interface Store {
   /** A read-only snapshot; cheaper than a write transaction where the store allows it. */
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /**
-   * One more caller at work (a request being served, a promotion in flight)
-   * until the returned function is called. A store that commits concurrent
-   * transactions together waits for the callers woken together while more than
-   * one is at work, and commits a lone caller's transaction at once.
+   * Marks a span, until the returned function is called, in which other callers
+   * may ask for write transactions at any moment (a server's request: its other
+   * clients' requests may already wait in its sockets; one of several promotions
+   * in flight). While any is open, a store that commits concurrent transactions
+   * together waits for the callers woken with one; otherwise it commits a lone
+   * caller's transaction at once.
    */
-  working?(): () => void;
+  concurrent?(): () => void;
   close(): Promise<void>;
 }
 

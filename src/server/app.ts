@@ -99,8 +99,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     const requestId = randomBytes(8).toString('hex');
     c.set('requestId', requestId);
     state.enter();
-    // Requests served at once: the store then gathers their write transactions into group commits.
-    const done = ctx.store.working?.();
+    // A server's other clients may have requests waiting in its sockets: the store gathers their write
+    // transactions into group commits (a request is served from its socket's callback to its COMMIT in one
+    // turn of the event loop, so the next request is only read after, unless the commit waits for it).
+    const done = ctx.store.concurrent?.();
     try {
       await next();
     } finally {

@@ -38,10 +38,10 @@ describe('SqliteStore', () => {
     assert.deepEqual(order, ['committed', 'next turn']);
   });
 
-  it('commits together the transactions asked for by callers at work woken in one turn of the event loop', async () => {
+  it('commits together, while a concurrent span is open, the transactions asked for by callers woken in one turn of the event loop', async () => {
     const store = await fresh();
     const before = { ...store.stats };
-    const leave = Array.from({ length: 8 }, () => store.working());
+    const leave = [store.concurrent()];
     // Eight callbacks of one turn, as worker results or socket reads delivered together are.
     const asked = await new Promise<Promise<number>[]>((resolve) => {
       const out: Promise<number>[] = [];
@@ -60,13 +60,28 @@ describe('SqliteStore', () => {
     assert.equal(await store.read((tx) => tx.log.size()), 8);
   });
 
+  it('waits for the next turn only while a concurrent span is open', async () => {
+    const store = await fresh();
+    const orderWith = async (): Promise<string[]> => {
+      const order: string[] = [];
+      setImmediate(() => order.push('next turn'));
+      await store.transaction((tx) => tx.log.append(entry(order.length)));
+      order.push('committed');
+      await new Promise((r) => setImmediate(r));
+      return order;
+    };
+    const leave = store.concurrent();
+    assert.deepEqual(await orderWith(), ['next turn', 'committed']);
+    leave();
+    assert.deepEqual(await orderWith(), ['committed', 'next turn']);
+  });
+
   it('keeps a failing member of a group to itself: the others commit, it leaves nothing', async () => {
     const store = await fresh();
-    const leave = [store.working(), store.working()];
-    // Leaving twice counts once.
+    const leave = [store.concurrent(), store.concurrent()];
+    // Leaving twice counts once: one span is still open.
     leave[1]!();
     leave[1]!();
-    leave.push(store.working());
     const asked = await new Promise<Promise<unknown>[]>((resolve) => {
       const out: Promise<unknown>[] = [];
       for (let i = 0; i < 4; i++) {
