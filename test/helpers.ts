@@ -12,14 +12,16 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin', 'custody');
 
 const cleanups: (() => Promise<void>)[] = [];
+// Last opened, first closed: a workspace's store is closed before its directory is removed (an open
+// store may still write, e.g. a checkpoint signed on a timer, and re-create files rm has just removed).
 after(async () => {
-  for (const c of cleanups.splice(0)) await c();
+  for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 /** A fresh directory removed when the test file ends. */
 export async function tempDir(prefix = 'custody-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  cleanups.push(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
   return dir;
 }
 
