@@ -3,7 +3,8 @@
  * it stands after the modules were evaluated on the build machine; a value
  * that module-level code took from the build's process or moment would be
  * served to every later process as if it were its own: a random nonce reused
- * by every run, the builder's environment, host, user, directory or clock.
+ * by every run, the builder's environment, files, host, user, directory or
+ * clock.
  *
  * So while the snapshot's modules are evaluated, the sources of such values
  * are watched, and every use is a violation that fails the build
@@ -30,8 +31,9 @@ type Fn = (...args: never[]) => unknown;
 /**
  * Starts watching: reads of `process.env` and `process.argv`, the random
  * sources of `node:crypto` and Web Crypto (unless `crypto: false`), `Math.random`, the clock
- * (`Date.now`, `new Date()`, `performance.now`), and `os.hostname`,
- * `os.userInfo`, `os.homedir`, `os.tmpdir`, `process.cwd`, `process.pid`.
+ * (`Date.now`, `new Date()`, `performance.now`), file reads and listings
+ * through `node:fs`, and `os.hostname`, `os.userInfo`, `os.homedir`,
+ * `os.tmpdir`, `process.cwd`, `process.pid`.
  */
 export function watchImpurity(options: { crypto?: boolean } = {}): ImpurityWatch {
   const seen = new Map<string, ImpureUse>();
@@ -75,6 +77,12 @@ export function watchImpurity(options: { crypto?: boolean } = {}): ImpurityWatch
     wrap(cryptoModule.webcrypto, 'getRandomValues', 'crypto.webcrypto.getRandomValues');
   }
   const osModule = process.getBuiltinModule('node:os');
+  // Files: what a module read at load (a config, a token, a key) would be kept in the heap for every run.
+  const fsModule = process.getBuiltinModule('node:fs');
+  for (const name of ['readFileSync', 'openSync', 'readdirSync', 'statSync', 'lstatSync', 'existsSync', 'accessSync', 'readFile', 'open', 'readdir', 'stat', 'lstat', 'access'] as const) {
+    wrap(fsModule, name, `fs.${name}`);
+  }
+  for (const name of ['readFile', 'open', 'readdir', 'stat', 'lstat', 'access'] as const) wrap(fsModule.promises, name, `fs.promises.${name}`);
   wrap(Math, 'random', 'Math.random');
   wrap(Date, 'now', 'Date.now');
   wrap(performance, 'now', 'performance.now');

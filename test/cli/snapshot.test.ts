@@ -168,10 +168,10 @@ describe('the CLI startup snapshot', { skip: fresh ? false : 'dist/ is older tha
 });
 
 describe('the snapshot build watch (src/cli/snapshot-guard.ts)', () => {
-  it('sees each source of process- or moment-bound values, then steps aside and restores them', () => {
+  it('sees each source of process- or moment-bound values, then steps aside and restores them', async () => {
     // Compared by identity, never called.
     const cwd = Object.getOwnPropertyDescriptor(process, 'cwd')?.value as unknown;
-    const originals = { random: Math.random, now: Date.now, Date, env: process.env, hostname: os.hostname };
+    const originals = { random: Math.random, now: Date.now, Date, env: process.env, hostname: os.hostname, readFileSync: process.getBuiltinModule('node:fs').readFileSync };
     const watch = watchImpurity();
     const before = process.env['HOME'];
     void ('PATH' in process.env);
@@ -188,6 +188,9 @@ describe('the snapshot build watch (src/cli/snapshot-guard.ts)', () => {
     process.cwd();
     void process.argv.length;
     void process.pid;
+    process.getBuiltinModule('node:fs').readFileSync(join(ROOT, 'package.json'));
+    process.getBuiltinModule('node:fs').existsSync(join(ROOT, 'package.json'));
+    await process.getBuiltinModule('node:fs').promises.stat(join(ROOT, 'package.json'));
     const used = watch.stop().map((u) => u.what);
     for (const what of [
       'process.env.HOME',
@@ -204,6 +207,9 @@ describe('the snapshot build watch (src/cli/snapshot-guard.ts)', () => {
       'process.cwd',
       'process.argv',
       'process.pid',
+      'fs.readFileSync',
+      'fs.existsSync',
+      'fs.promises.stat',
     ]) {
       assert.ok(used.includes(what), `${what} is seen (seen: ${used.join(', ')})`);
     }
@@ -216,6 +222,7 @@ describe('the snapshot build watch (src/cli/snapshot-guard.ts)', () => {
     assert.equal(Object.getOwnPropertyDescriptor(process, 'cwd')?.value, cwd);
     assert.equal(process.env, originals.env);
     assert.equal(process.getBuiltinModule('node:os').hostname, originals.hostname);
+    assert.equal(process.getBuiltinModule('node:fs').readFileSync, originals.readFileSync);
     assert.equal(typeof process.pid, 'number');
     assert.ok(process.argv.length > 0);
   });
