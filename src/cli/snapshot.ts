@@ -27,7 +27,9 @@ import { IMPURE_EXIT, watchImpurity } from './snapshot-guard.ts';
 
 // node:crypto is not watched but kept out altogether (below): any random draw at load would load it and fail the build.
 const watch = watchImpurity({ crypto: false });
-// Evaluated now, while the snapshot is built; the main function finds them loaded.
+// Evaluated now, while the snapshot is built; the main function finds them loaded. The promotion path (the
+// command CI runs most), the workspace and CEL; other operation groups are in the snapshot's code but evaluated
+// on first use, since every megabyte of heap costs every command about a millisecond to deserialise.
 const loaded = Promise.all([
   import('./main.ts'),
   import('../app/operations/promotions.ts'),
