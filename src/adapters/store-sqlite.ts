@@ -49,7 +49,6 @@ interface WriteJob {
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
   private readonly db: DatabaseSync;
-  private readonly statements = new Map<string, StatementSync>();
   private readonly executor: SqlExecutor;
   private queue: Promise<unknown> = Promise.resolve();
   /** Open `concurrent()` spans: while there is one, a group waits for the callers woken with its first. */
@@ -75,13 +74,7 @@ export class SqliteStore implements Store {
     this.timeout = timeout;
     // Errors are coded at the statement, so a use case can catch a unique violation
     // inside its transaction and turn it into its own code, as on PostgreSQL.
-    this.executor = {
-      dialect: 'sqlite',
-      all: (sql, params) => coded(() => this.stmt(sql).all(...toParams(params)) as never[]),
-      get: (sql, params) => coded(() => this.stmt(sql).get(...toParams(params)) as never),
-      run: (sql, params): Promise<RunResult> => coded(() => ({ changes: Number(this.stmt(sql).run(...toParams(params)).changes) })),
-      rollbacks: () => this.rollbackCount,
-    };
+    this.executor = executorOn(db, () => this.rollbackCount);
   }
 
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
@@ -345,20 +338,10 @@ export class SqliteStore implements Store {
     this.queue = run.catch(() => undefined);
     return run;
   }
-
-  private stmt(sql: string): StatementSync {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
 }
 
 /** The read connection: query_only for good, its own statements and queue, one read transaction at a time. */
 class Connection {
-  private readonly statements = new Map<string, StatementSync>();
   private readonly executor: SqlExecutor;
   private queue: Promise<unknown> = Promise.resolve();
   private rollbackCount = 0;
@@ -367,13 +350,7 @@ class Connection {
 
   private constructor(db: DatabaseSync) {
     this.db = db;
-    this.executor = {
-      dialect: 'sqlite',
-      all: (sql, params) => coded(() => this.stmt(sql).all(...toParams(params)) as never[]),
-      get: (sql, params) => coded(() => this.stmt(sql).get(...toParams(params)) as never),
-      run: (sql, params): Promise<RunResult> => coded(() => ({ changes: Number(this.stmt(sql).run(...toParams(params)).changes) })),
-      rollbacks: () => this.rollbackCount,
-    };
+    this.executor = executorOn(db, () => this.rollbackCount);
   }
 
   static open(path: string, timeout: number): Connection {
@@ -424,15 +401,6 @@ class Connection {
     await this.queue;
     this.db.close();
   }
-
-  private stmt(sql: string): StatementSync {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
 }
 
 /**
@@ -454,6 +422,26 @@ async function walMode(db: DatabaseSync, deadline: number): Promise<void> {
       await new Promise((r) => setTimeout(r, Math.min(100, 5 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random())));
     }
   }
+}
+
+/** The repositories' executor on one connection: its prepared statements cached by text, errors coded at the statement. */
+function executorOn(db: DatabaseSync, rollbacks: () => number): SqlExecutor {
+  const statements = new Map<string, StatementSync>();
+  const stmt = (sql: string): StatementSync => {
+    let st = statements.get(sql);
+    if (!st) {
+      st = db.prepare(sql);
+      statements.set(sql, st);
+    }
+    return st;
+  };
+  return {
+    dialect: 'sqlite',
+    all: (sql, params) => coded(() => stmt(sql).all(...toParams(params)) as never[]),
+    get: (sql, params) => coded(() => stmt(sql).get(...toParams(params)) as never),
+    run: (sql, params): Promise<RunResult> => coded(() => ({ changes: Number(stmt(sql).run(...toParams(params)).changes) })),
+    rollbacks,
+  };
 }
 
 function toParams(params: readonly SqlValue[] | undefined): SqlValue[] {

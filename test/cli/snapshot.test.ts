@@ -39,22 +39,10 @@ function distFresh(): boolean {
   return !newer(join(ROOT, 'src'));
 }
 
-function runNode(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a program with PATH stripped of any other node, as spawnCli does for bin/custody. */
+function runProcess(program: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, args, { env: { PATH: '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.stdin.end();
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-function spawnCliAt(bin: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: { PATH: '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp' } });
+    const child = spawn(program, args, { env: { PATH: '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -101,7 +89,7 @@ describe('the CLI startup snapshot', { skip: fresh ? false : 'dist/ is older tha
     await symlink(join(ROOT, 'dist', 'bundle'), join(root, 'dist', 'bundle'));
     await symlink(BLOB, join(root, 'dist', 'snapshot', 'custody.blob'));
     const stamp = join(root, 'dist', 'snapshot', 'node.stamp');
-    const run = () => spawnCliAt(join(root, 'bin', 'custody'), ['artifact', 'list', '--home', ws.home, '--debug']);
+    const run = () => runProcess(join(root, 'bin', 'custody'), ['artifact', 'list', '--home', ws.home, '--debug']);
     await copyFile(join(ROOT, 'dist', 'snapshot', 'node.stamp'), stamp);
     assert.match((await run()).stderr, /started from the snapshot\n/);
     await writeFile(stamp, '1 2\n');
@@ -158,7 +146,7 @@ describe('the CLI startup snapshot', { skip: fresh ? false : 'dist/ is older tha
     const big = join(ws.dir, 'big.bin');
     const bytes = randomBytes(3 * 1024 * 1024 + 17);
     await writeFile(big, bytes);
-    const add = await runNode(['--snapshot-blob', BLOB, ENTRY, 'artifact', 'add', big, '--name', 'big', '--version', '1.0.0', '--home', ws.home, '--json', '--debug'], {});
+    const add = await runProcess(NODE, ['--snapshot-blob', BLOB, ENTRY, 'artifact', 'add', big, '--name', 'big', '--version', '1.0.0', '--home', ws.home, '--json', '--debug']);
     assert.equal(add.code, 0, add.stderr);
     assert.match(add.stderr, /started from the snapshot\n/);
     const digests = (JSON.parse(add.stdout) as { digests: Record<string, string> }).digests;
