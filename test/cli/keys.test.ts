@@ -297,27 +297,8 @@ describe('custody key', () => {
     // The needles: every encoding of every private key the workspace holds.
     const records = await listJson(ws.home);
     assert.equal(records.length, 4);
-    const needles: { what: string; bytes: Buffer }[] = [];
-    for (const k of records) {
-      const text = await readFile(join(ws.home, 'keys', `${k.keyid}.key`), 'utf8');
-      const priv = await decryptKeyFile(text, k.keyid, k.name === 'ec' ? { passphrase } : { kekFile: kekPath });
-      const der = priv.export({ type: 'pkcs8', format: 'der' });
-      const pemText = priv.export({ type: 'pkcs8', format: 'pem' }).toString();
-      const d = Buffer.from((priv.export({ format: 'jwk' }) as { d: string }).d, 'base64url');
-      const label = `${k.name}@${k.version}`;
-      needles.push(
-        { what: `${label} PKCS#8 DER`, bytes: der },
-        { what: `${label} PKCS#8 base64`, bytes: Buffer.from(der.toString('base64')) },
-        { what: `${label} PKCS#8 hex`, bytes: Buffer.from(der.toString('hex')) },
-        { what: `${label} private scalar`, bytes: d },
-        { what: `${label} private scalar hex`, bytes: Buffer.from(d.toString('hex')) },
-        { what: `${label} private scalar base64`, bytes: Buffer.from(d.toString('base64').replace(/=+$/, '')) },
-        { what: `${label} private scalar base64url`, bytes: Buffer.from(d.toString('base64url')) },
-        { what: `${label} PEM header`, bytes: Buffer.from('PRIVATE KEY-----') },
-      );
-      for (const line of pemText.split('\n').filter((l) => l.length === 64)) needles.push({ what: `${label} PEM line`, bytes: Buffer.from(line) });
-    }
-    needles.push({ what: 'passphrase', bytes: Buffer.from(passphrase) });
+    assert.ok(records.every((k) => k.backend === 'file'), 'every key has a key file to take needles from');
+    const needles = await privateNeedles(ws.home, passphrase, ['ec']);
 
     const haystacks: { where: string; bytes: Buffer }[] = outputs.map((o, i) => ({ where: `output #${i}`, bytes: Buffer.from(o) }));
     const walk = async (dir: string): Promise<void> => {
