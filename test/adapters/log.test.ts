@@ -5,9 +5,10 @@ import { describe, it } from 'node:test';
 import { SqliteStore } from '../../src/adapters/store-sqlite.ts';
 import { MIGRATIONS } from '../../src/adapters/sql/migrations.ts';
 import { canonicalJson } from '../../src/core/canonical.ts';
-import type { LogEntryInput, Store } from '../../src/core/ports.ts';
-import { CompactRange, entryLeaf } from '../../src/core/tlog/index.ts';
+import type { LogEntryInput } from '../../src/core/ports.ts';
+import { entryLeaf } from '../../src/core/tlog/index.ts';
 import { rejectsWithCode, tempDir } from '../helpers.ts';
+import { recomputed } from '../contract/samples.ts';
 
 // The contract every store keeps is in test/contract/tlog.test.ts; these are SQLite's own cases.
 
@@ -20,20 +21,6 @@ function entry(i: number, subject?: string): LogEntryInput {
 async function openStore(file?: string): Promise<{ store: SqliteStore; file: string }> {
   const f = file ?? join(await tempDir(), 'custody.db');
   return { store: await SqliteStore.open(f), file: f };
-}
-
-/** The root recomputed from every stored body: what the log must agree with. */
-async function recomputed(store: Store): Promise<{ size: number; root: Uint8Array; roots: Uint8Array[] }> {
-  return store.read(async (tx) => {
-    const tree = new CompactRange();
-    const roots = [tree.root()];
-    for (const row of await tx.log.leaves(0, 1_000_000)) {
-      assert.equal(row.index, tree.size);
-      tree.append(entryLeaf(row.body));
-      roots.push(tree.root());
-    }
-    return { size: tree.size, root: tree.root(), roots };
-  });
 }
 
 describe('log repository (SQLite specifics)', () => {

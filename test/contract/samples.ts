@@ -1,8 +1,11 @@
 /** Records for the contract suite: valid, distinct per `n`, and shaped like real ones. */
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Artifact } from '../../src/core/artifact.ts';
 import type { DigestString } from '../../src/core/digest.ts';
 import type { KeyRecord } from '../../src/core/key.ts';
+import type { Store } from '../../src/core/ports.ts';
+import { CompactRange, entryLeaf } from '../../src/core/tlog/index.ts';
 
 export function hex(seed: string): string {
   return createHash('sha256').update(seed).digest('hex');
@@ -46,4 +49,18 @@ export function keyRecord(name: string, version: number, overrides: Partial<KeyR
     createdBy: 'key-admin@example.com',
     ...overrides,
   };
+}
+
+/** The root recomputed from every stored body: what the log must agree with. */
+export async function recomputed(store: Store): Promise<{ size: number; root: Uint8Array; roots: Uint8Array[] }> {
+  return store.read(async (tx) => {
+    const tree = new CompactRange();
+    const roots = [tree.root()];
+    for (const row of await tx.log.leaves(0, 1_000_000)) {
+      assert.equal(row.index, tree.size);
+      tree.append(entryLeaf(row.body));
+      roots.push(tree.root());
+    }
+    return { size: tree.size, root: tree.root(), roots };
+  });
 }

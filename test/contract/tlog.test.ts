@@ -2,29 +2,16 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { canonicalJson } from '../../src/core/canonical.ts';
-import type { LogEntryInput, Store } from '../../src/core/ports.ts';
-import { CompactRange, consistencyRanges, entryLeaf, inclusionRanges, leafHash, verifyConsistency, verifyInclusion } from '../../src/core/tlog/index.ts';
+import type { LogEntryInput } from '../../src/core/ports.ts';
+import { consistencyRanges, entryLeaf, inclusionRanges, leafHash, verifyConsistency, verifyInclusion } from '../../src/core/tlog/index.ts';
 import { rejectsWithCode } from '../helpers.ts';
+import { recomputed } from './samples.ts';
 import { forEachStore } from './stores.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 function entry(i: number, subject?: string): LogEntryInput {
   return { type: 'test.appended', actor: 'tester@example.com', time: '2026-01-01T00:00:00.000Z', ...(subject === undefined ? {} : { subject }), payload: { i } };
-}
-
-/** The root recomputed from every stored body: what the log must agree with. */
-async function recomputed(store: Store): Promise<{ size: number; root: Uint8Array; roots: Uint8Array[] }> {
-  return store.read(async (tx) => {
-    const tree = new CompactRange();
-    const roots = [tree.root()];
-    for (const row of await tx.log.leaves(0, 1_000_000)) {
-      assert.equal(row.index, tree.size);
-      tree.append(entryLeaf(row.body));
-      roots.push(tree.root());
-    }
-    return { size: tree.size, root: tree.root(), roots };
-  });
 }
 
 forEachStore((h) => {
