@@ -5,18 +5,16 @@
  * the whole log (time and peak RSS, at a quarter of the size and at full size).
  * Method: bench/README.md.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signWorkspaceCheckpoint, proveEntry } from '../src/app/log.ts';
 import { initWorkspace, openWorkspace } from '../src/app/workspace.ts';
-import { algorithmOf, keyidOf, publicKeyPem, signBytes } from '../src/core/crypto.ts';
-import type { KeyRecord } from '../src/core/key.ts';
-import type { LogEntryInput, Signer } from '../src/core/ports.ts';
+import type { LogEntryInput } from '../src/core/ports.ts';
 import { subjectKey } from '../src/adapters/sql/log.ts';
 import { CompactRange, entryBody, entryLeaf, parseCheckpointText, parseNote, verifyInclusion } from '../src/core/tlog/index.ts';
+import { testKey } from '../test/fixtures/keys.ts';
 import { BIN, ensureBuilt, goal, median, percentile, report, timeCommand } from './lib.ts';
 
 ensureBuilt();
@@ -50,27 +48,7 @@ try {
   const home = join(dir, 'ws');
   await initWorkspace(home, { identity: 'bench@example.com' });
   const ctx = await openWorkspace(home);
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const key: KeyRecord = {
-    keyid: keyidOf(publicKey),
-    name: 'log',
-    version: 1,
-    algorithm: algorithmOf(publicKey),
-    owner: 'bench@example.com',
-    purposes: ['log-checkpoint'],
-    notBefore: '2020-01-01T00:00:00.000Z',
-    notAfter: null,
-    status: 'active',
-    retiredAt: null,
-    revokedAt: null,
-    revocationReason: null,
-    compromisedSince: null,
-    backend: 'file',
-    publicKeyPem: publicKeyPem(publicKey),
-    createdAt: '2020-01-01T00:00:00.000Z',
-    createdBy: 'bench@example.com',
-  };
-  const signer: Signer = { keyid: key.keyid, algorithm: 'ed25519', sign: (d) => Promise.resolve(signBytes('ed25519', privateKey, d)) };
+  const { record: key, signer } = testKey({ name: 'log', purposes: ['log-checkpoint'], owner: 'bench@example.com' });
   await ctx.store.transaction((tx) => tx.keys.insert(key, null));
   const sign = () => signWorkspaceCheckpoint(ctx, { signer: { key, signer } });
 
