@@ -3,9 +3,9 @@
  * trust material, streaming digests of artifacts, and the convenience copies
  * of stored bundles under `<home>/evidence/`.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseDigest, type DigestString } from '../core/digest.ts';
@@ -94,28 +94,6 @@ function parseJson(text: string, where: string): unknown {
 /** Where the readable copy of a stored bundle lives; the database holds the original. */
 export function evidencePath(home: string, digest: DigestString, format: 'bundle' | 'dsse'): string {
   return join(home, 'evidence', `${parseDigest(digest).hex}${format === 'bundle' ? '.sigstore.json' : '.intoto.json'}`);
-}
-
-/** Writes via a temporary file, fsync and rename, so a reader never sees half a bundle. */
-export async function writeFileAtomic(path: string, text: string | Uint8Array): Promise<void> {
-  const dir = join(path, '..');
-  await mkdir(dir, { recursive: true }).catch((e: unknown) => {
-    throw fsError(e, dir);
-  });
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw fsError(e, path);
-  }
 }
 
 export async function readIfExists(path: string): Promise<string | undefined> {

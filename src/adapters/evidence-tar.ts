@@ -5,11 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { CustodyError } from '../core/errors.ts';
 import { fsError } from './fs-errors.ts';
+import { syncPath } from './fs-durable.ts';
 
 export interface TarMember {
   name: string;
@@ -49,12 +50,7 @@ export async function writeTar(path: string, members: AsyncIterable<TarMember> |
     }
     pack.finalize();
     await done;
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await syncPath(tmp);
     await rename(tmp, path);
   } catch (e) {
     pack.destroy();

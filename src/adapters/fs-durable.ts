@@ -1,11 +1,15 @@
 /**
  * The small file-system pieces every crash-safe writer here shares (blob store,
- * key files, fs target): fsync of a file or a directory (a rename is durable
- * only once its directory entry is), and telling whether the process that named
- * a temporary file `<pid>-…` is still alive, so leftovers of a dead writer can
- * be swept and a live one's are left alone.
+ * key files, fs target, evidence and workspace files): fsync of a file or a
+ * directory (a rename is durable only once its directory entry is), a whole
+ * small file written atomically, and telling whether the process that named a
+ * temporary file `<pid>-…` is still alive, so leftovers of a dead writer can be
+ * swept and a live one's are left alone.
  */
-import { open, readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fsError } from './fs-errors.ts';
 
 /** fsyncs a file, or a directory after a rename into it. */
 export async function syncPath(path: string): Promise<void> {
@@ -14,6 +18,34 @@ export async function syncPath(path: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Writes a whole file via a temporary one, fsync and rename, so a reader never
+ * sees half of it and a crash never leaves half of it. `mode` is the new
+ * file's (0o600 unless said); `mkdir` creates the folder first.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number; mkdir?: boolean } = {}): Promise<void> {
+  if (options.mkdir === true) {
+    const dir = dirname(path);
+    await mkdir(dir, { recursive: true }).catch((e: unknown) => {
+      throw fsError(e, dir);
+    });
+  }
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fh = await open(tmp, 'wx', options.mode ?? 0o600);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw fsError(e, path);
   }
 }
 

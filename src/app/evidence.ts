@@ -16,7 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
-import { decodeUtf8, evidencePath, publicGoodTrustedRoot, readLimited, readTrustedRoot, writeFileAtomic } from '../adapters/evidence-files.ts';
+import { decodeUtf8, evidencePath, publicGoodTrustedRoot, readLimited, readTrustedRoot } from '../adapters/evidence-files.ts';
+import { writeFileAtomic } from '../adapters/fs-durable.ts';
 import { sharedVerifyPool, type WireRequest, type WireResult } from '../adapters/verify-pool.ts';
 import type { Artifact } from '../core/artifact.ts';
 import type { DigestString } from '../core/digest.ts';
@@ -283,10 +284,10 @@ export async function writeCopies(ctx: Context, stored: readonly StoredEvidence[
   const paths: string[] = [];
   for (const e of stored) {
     const path = evidencePath(ctx.home, e.digest, e.format);
-    await writeFileAtomic(path, e.body);
+    await writeFileAtomic(path, e.body, { mode: 0o644, mkdir: true });
     paths.push(path);
   }
-  if (out !== undefined && stored.length === 1) await writeFileAtomic(out, stored[0]!.body);
+  if (out !== undefined && stored.length === 1) await writeFileAtomic(out, stored[0]!.body, { mode: 0o644, mkdir: true });
   return paths;
 }
 

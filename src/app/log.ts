@@ -42,7 +42,8 @@ import { DEFAULT_TAR_LIMITS, packTar, readTar, writeTar, type TarLimits, type Ta
 import { readLimited } from '../adapters/read-limited.ts';
 import { auditRefusal } from './audit.ts';
 import { loadSigner } from './keys.ts';
-import { writeFileAtomic, type Context } from './workspace.ts';
+import { writeFileAtomic } from '../adapters/fs-durable.ts';
+import type { Context } from './workspace.ts';
 
 /** The workspace's own copy of the newest checkpoint, outside the database: a rollback of the database alone shows. */
 export const STORED_CHECKPOINT_FILE = 'latest-checkpoint';
@@ -195,7 +196,7 @@ export async function signWorkspaceCheckpoint(ctx: Context, options: { force?: b
   const result = await ctx.store.transaction((tx) =>
     signCheckpointWith(tx, { signer: loaded.signer, key: loaded.key, origin: ctx.config.log.origin, now, ...(options.force === undefined ? {} : { force: options.force }) }),
   );
-  if (result.signed) await writeFileAtomic(join(ctx.home, STORED_CHECKPOINT_FILE), result.checkpoint.note, 0o644);
+  if (result.signed) await writeFileAtomic(join(ctx.home, STORED_CHECKPOINT_FILE), result.checkpoint.note, { mode: 0o644 });
   return result.signed ? { status: 'signed', checkpoint: result.checkpoint } : { status: 'current', checkpoint: result.checkpoint };
 }
 

@@ -16,7 +16,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { decodeUtf8, digestFile, readLimited, writeFileAtomic } from '../adapters/evidence-files.ts';
+import { decodeUtf8, digestFile, readLimited } from '../adapters/evidence-files.ts';
+import { writeFileAtomic } from '../adapters/fs-durable.ts';
 import type { Artifact } from '../core/artifact.ts';
 import { keyidOf, parsePublicKeyPem } from '../core/crypto.ts';
 import { isDigestString, type DigestString } from '../core/digest.ts';
@@ -171,7 +172,7 @@ export async function writeExport(dir: string, files: readonly ExportedFile[]): 
   for (const f of files) {
     if (!FILE_PATH_RE.test(f.path)) throw new CustodyError('SERVER_RESPONSE_INVALID', `refusing to write ${JSON.stringify(f.path.slice(0, 100))}: not a file of an export`);
     const path = join(dir, f.path);
-    await writeFileAtomic(path, f.content);
+    await writeFileAtomic(path, f.content, { mode: 0o644, mkdir: true });
     written.push(path);
   }
   return written;

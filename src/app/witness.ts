@@ -32,7 +32,8 @@ import {
 import { readLimited } from '../adapters/read-limited.ts';
 import { auditRefusal } from './audit.ts';
 import { attachCosignature, parseLogKey } from './log.ts';
-import { writeFileAtomic, type Context } from './workspace.ts';
+import { writeFileAtomic } from '../adapters/fs-durable.ts';
+import type { Context } from './workspace.ts';
 
 const MAX_STATE_BYTES = 4 * 1024 * 1024;
 const MAX_KEY_BYTES = 64 * 1024;

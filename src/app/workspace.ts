@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, stat, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { FsBlobStore } from '../adapters/blob-fs.ts';
+import { writeFileAtomic } from '../adapters/fs-durable.ts';
 import { SqliteStore } from '../adapters/store-sqlite.ts';
 import { parseConfig, type Config } from '../core/config.ts';
 import { CustodyError } from '../core/errors.ts';
@@ -225,15 +226,3 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** Writes via a temporary file and rename, so a crash never leaves half a file. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, data, { mode, flag: 'wx' });
-  const fh = await open(tmp, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}

@@ -42,6 +42,6 @@ export async function readPolicyFolder(path: string): Promise<{ root: string; so
 
 /** Writes what an operation returned to a file the user named: via a temporary file, fsync and rename, so never half a file. */
 export async function writeOut(path: string, data: string | Uint8Array): Promise<void> {
-  const { writeFileAtomic } = await import('../adapters/evidence-files.ts');
-  await writeFileAtomic(path, data);
+  const { writeFileAtomic } = await import('../adapters/fs-durable.ts');
+  await writeFileAtomic(path, data, { mode: 0o644, mkdir: true });
 }
