@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -23,6 +24,18 @@ export async function tempDir(prefix = 'custody-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   cleanups.push(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
   return dir;
+}
+
+/**
+ * A fresh key-encryption key for this test process: a 32-byte file (0o600) named by
+ * CUSTODY_KEK_FILE, with any passphrase unset, as in-process commands read it. Its path.
+ */
+export async function useFreshKek(): Promise<string> {
+  const kek = join(await tempDir(), 'kek');
+  await writeFile(kek, randomBytes(32), { mode: 0o600 });
+  process.env['CUSTODY_KEK_FILE'] = kek;
+  delete process.env['CUSTODY_KEY_PASSPHRASE'];
+  return kek;
 }
 
 export interface Workspace {

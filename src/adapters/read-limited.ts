@@ -34,3 +34,13 @@ export async function readLimited(path: string, maxBytes: number, what = 'file')
     await fh.close();
   }
 }
+
+/** A file's bytes, or undefined when there is no such file. */
+export async function readIfExists(path: string, maxBytes: number): Promise<Uint8Array | undefined> {
+  try {
+    return await readLimited(path, maxBytes);
+  } catch (e) {
+    if (e instanceof CustodyError && e.code === 'INPUT_NOT_FOUND') return undefined;
+    throw e;
+  }
+}

@@ -39,7 +39,7 @@ import {
   type NoteVerifier,
 } from '../core/tlog/index.ts';
 import { DEFAULT_TAR_LIMITS, packTar, readTar, writeTar, type TarLimits, type TarMember } from '../adapters/evidence-tar.ts';
-import { readLimited } from '../adapters/read-limited.ts';
+import { readIfExists, readLimited } from '../adapters/read-limited.ts';
 import { auditRefusal } from './audit.ts';
 import { loadSigner } from './keys.ts';
 import { writeFileAtomic } from '../adapters/fs-durable.ts';
@@ -54,16 +54,6 @@ export const MAX_KEY_BYTES = 64 * 1024;
 /** Largest evidence bundle handed back as bytes (over HTTP, base64 in JSON): larger logs are exported in ranges. */
 export const EXPORT_MAX_BYTES = 48 * 1024 * 1024;
 export { MAX_NOTE_BYTES };
-
-/** A file's bytes, or undefined when there is no such file. */
-async function readIfExists(path: string, maxBytes: number): Promise<Uint8Array | undefined> {
-  try {
-    return await readLimited(path, maxBytes);
-  } catch (e) {
-    if (e instanceof CustodyError && e.code === 'INPUT_NOT_FOUND') return undefined;
-    throw e;
-  }
-}
 
 // ---------------------------------------------------------------- trust
 

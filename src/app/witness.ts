@@ -29,7 +29,7 @@ import {
   verifyConsistency,
   type NoteVerifier,
 } from '../core/tlog/index.ts';
-import { readLimited } from '../adapters/read-limited.ts';
+import { readIfExists, readLimited } from '../adapters/read-limited.ts';
 import { auditRefusal } from './audit.ts';
 import { attachCosignature, parseLogKey } from './log.ts';
 import { writeFileAtomic } from '../adapters/fs-durable.ts';
@@ -37,16 +37,6 @@ import type { Context } from './workspace.ts';
 
 const MAX_STATE_BYTES = 4 * 1024 * 1024;
 const MAX_KEY_BYTES = 64 * 1024;
-
-/** A file's bytes, or undefined when there is no such file. */
-async function readIfExists(path: string, maxBytes: number): Promise<Uint8Array | undefined> {
-  try {
-    return await readLimited(path, maxBytes);
-  } catch (e) {
-    if (e instanceof CustodyError && e.code === 'INPUT_NOT_FOUND') return undefined;
-    throw e;
-  }
-}
 const MAX_PROOF_BYTES = 64 * 1024;
 
 const LogState = z.strictObject({

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -12,7 +11,7 @@ import type { Artifact } from '../../src/core/artifact.ts';
 import { PREDICATE_TYPES } from '../../src/core/intoto.ts';
 import type { Clock } from '../../src/core/ports.ts';
 import { verifyEvidence } from '../../src/core/verify/index.ts';
-import { rejectsWithCode, tempDir, tempWorkspace, type Workspace } from '../helpers.ts';
+import { rejectsWithCode, tempWorkspace, useFreshKek, type Workspace } from '../helpers.ts';
 import { dsseFor, statementAbout } from '../fixtures/evidence.ts';
 import { testKey } from '../fixtures/keys.ts';
 import { TestSigstore } from '../fixtures/pki.ts';
@@ -21,10 +20,7 @@ const DAY = 86_400_000;
 const TEST_RESULT = { result: 'PASSED', configuration: [{ uri: 'https://github.com/acme/app/blob/main/.github/workflows/ci.yml' }], passedTests: ['unit', 'e2e'] };
 
 before(async () => {
-  const dir = await tempDir();
-  await writeFile(join(dir, 'kek'), randomBytes(32), { mode: 0o600 });
-  process.env['CUSTODY_KEK_FILE'] = join(dir, 'kek');
-  delete process.env['CUSTODY_KEY_PASSPHRASE'];
+  await useFreshKek();
 });
 
 class TestClock implements Clock {

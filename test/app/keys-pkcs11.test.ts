@@ -3,7 +3,6 @@
  * `scripts/services.sh` installs): keys are generated and used inside the token.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +12,7 @@ import { createKey, listKeys, loadSigner, rotateKey, showKey } from '../../src/a
 import type { Context } from '../../src/app/workspace.ts';
 import { parsePublicKeyPem, verifyBytes } from '../../src/core/crypto.ts';
 import type { KeyRecord } from '../../src/core/key.ts';
-import { rejectsWithCode, spawnCli, tempDir, tempWorkspace, type Workspace } from '../helpers.ts';
+import { rejectsWithCode, spawnCli, tempDir, tempWorkspace, useFreshKek, type Workspace } from '../helpers.ts';
 import { softhsmToken, type TestToken } from '../fixtures/softhsm.ts';
 
 let token: TestToken;
@@ -25,9 +24,7 @@ before(async () => {
   token = await softhsmToken('custody-main');
   for (const name of ['other', 'gone', 'undo', 'cli'] as const) spare[name] = await softhsmToken(`custody-${name}`);
   process.env[PIN_ENV] = token.pin;
-  const dir = await tempDir();
-  await writeFile(join(dir, 'kek'), randomBytes(32));
-  process.env['CUSTODY_KEK_FILE'] = join(dir, 'kek');
+  await useFreshKek();
 });
 
 after(() => closeModules());

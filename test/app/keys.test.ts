@@ -19,16 +19,12 @@ import type { Context } from '../../src/app/workspace.ts';
 import { keyidOf, parsePublicKeyPem, publicKeyPem, verifyBytes } from '../../src/core/crypto.ts';
 import { keyValidAt, type KeyRecord } from '../../src/core/key.ts';
 import type { Clock } from '../../src/core/ports.ts';
-import { rejectsWithCode, tempDir, tempWorkspace, type Workspace } from '../helpers.ts';
+import { rejectsWithCode, tempDir, tempWorkspace, useFreshKek, type Workspace } from '../helpers.ts';
 
 const DAY = 86_400_000;
 
 before(async () => {
-  const dir = await tempDir();
-  const kek = join(dir, 'kek');
-  await writeFile(kek, randomBytes(32), { mode: 0o600 });
-  process.env['CUSTODY_KEK_FILE'] = kek;
-  delete process.env['CUSTODY_KEY_PASSPHRASE'];
+  await useFreshKek();
 });
 
 class TestClock implements Clock {

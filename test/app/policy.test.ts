@@ -11,14 +11,10 @@ import { checkPolicies, explainArtifact, publishPolicies, simulatePolicy, type P
 import type { Clock } from '../../src/core/ports.ts';
 import type { EvidenceItem } from '../../src/core/evidence.ts';
 import { loadSigner } from '../../src/app/keys.ts';
-import { rejectsWithCode, ROOT, tempDir, tempWorkspace, type Workspace } from '../helpers.ts';
+import { rejectsWithCode, ROOT, tempDir, tempWorkspace, useFreshKek, type Workspace } from '../helpers.ts';
 
 before(async () => {
-  const dir = await tempDir();
-  const kek = join(dir, 'kek');
-  await writeFile(kek, randomBytes(32), { mode: 0o600 });
-  process.env['CUSTODY_KEK_FILE'] = kek;
-  delete process.env['CUSTODY_KEY_PASSPHRASE'];
+  await useFreshKek();
 });
 
 const ENVIRONMENTS = `environments:

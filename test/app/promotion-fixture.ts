@@ -13,7 +13,7 @@ import { attestArtifact } from '../../src/app/sign.ts';
 import type { Context } from '../../src/app/workspace.ts';
 import type { Artifact } from '../../src/core/artifact.ts';
 import type { Clock } from '../../src/core/ports.ts';
-import { tempDir, tempWorkspace, type Workspace } from '../helpers.ts';
+import { tempWorkspace, useFreshKek, type Workspace } from '../helpers.ts';
 
 export const DEPLOYER = 'ci:deployer';
 export const BUILDER = 'ci:acme';
@@ -25,13 +25,7 @@ let kekReady: Promise<void> | undefined;
 
 /** A key-encryption key for the test process (file backend keys need one). */
 export function useTestKek(): Promise<void> {
-  kekReady ??= (async () => {
-    const dir = await tempDir();
-    const kek = join(dir, 'kek');
-    await writeFile(kek, randomBytes(32), { mode: 0o600 });
-    process.env['CUSTODY_KEK_FILE'] = kek;
-    delete process.env['CUSTODY_KEY_PASSPHRASE'];
-  })();
+  kekReady ??= useFreshKek().then(() => undefined);
   return kekReady;
 }
 

@@ -4,7 +4,6 @@
  * verify in Custody's pipeline and with @sigstore/verify alike.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +16,7 @@ import { verifyArtifact } from '../../src/app/evidence.ts';
 import { createKey } from '../../src/app/keys.ts';
 import { attestArtifact, signArtifact } from '../../src/app/sign.ts';
 import { parsePublicKeyPem } from '../../src/core/crypto.ts';
-import { tempDir, tempWorkspace } from '../helpers.ts';
+import { tempWorkspace, useFreshKek } from '../helpers.ts';
 import { softhsmToken, type TestToken } from '../fixtures/softhsm.ts';
 
 const PIN_ENV = 'CUSTODY_TEST_SIGN_HSM_PIN';
@@ -26,9 +25,7 @@ let token: TestToken;
 before(async () => {
   token = await softhsmToken('custody-sign');
   process.env[PIN_ENV] = token.pin;
-  const dir = await tempDir();
-  await writeFile(join(dir, 'kek'), randomBytes(32), { mode: 0o600 });
-  process.env['CUSTODY_KEK_FILE'] = join(dir, 'kek');
+  await useFreshKek();
 });
 
 after(() => closeModules());

@@ -1,21 +1,17 @@
 /** The automatic checkpoint path with real keys: `key create log --purpose log-checkpoint`, then every committing command signs. */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { before, describe, it } from 'node:test';
 import { openWorkspace } from '../../src/app/workspace.ts';
-import { cli, spawnCli, tempDir, tempWorkspace } from '../helpers.ts';
+import { cli, spawnCli, tempWorkspace, useFreshKek } from '../helpers.ts';
 
 let kekPath: string;
 
 before(async () => {
-  kekPath = join(await tempDir(), 'kek');
-  await writeFile(kekPath, randomBytes(32), { mode: 0o600 });
   // In-process runs read the KEK from this process's environment, as the CLI does.
-  process.env['CUSTODY_KEK_FILE'] = kekPath;
-  delete process.env['CUSTODY_KEY_PASSPHRASE'];
+  kekPath = await useFreshKek();
 });
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;

@@ -3,19 +3,13 @@ import { constants, createHash, generateKeyPairSync, randomBytes, sign } from 'n
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { cli, spawnCli, tempDir, tempWorkspace } from '../helpers.ts';
+import { cli, spawnCli, tempDir, tempWorkspace, useFreshKek } from '../helpers.ts';
 import { messageSignatureBundle } from '../../src/core/bundle.ts';
 import { statementAbout } from '../fixtures/evidence.ts';
 import { TestSigstore } from '../fixtures/pki.ts';
 
-let kek: string;
-
 before(async () => {
-  const dir = await tempDir();
-  kek = join(dir, 'kek');
-  await writeFile(kek, randomBytes(32), { mode: 0o600 });
-  process.env['CUSTODY_KEK_FILE'] = kek;
-  delete process.env['CUSTODY_KEY_PASSPHRASE'];
+  await useFreshKek();
 });
 
 async function ready() {

@@ -8,17 +8,13 @@ import { before, describe, it } from 'node:test';
 import { decryptKeyFile } from '../../src/adapters/keys-file.ts';
 import { keyidOf, publicKeyPem } from '../../src/core/crypto.ts';
 import type { KeyRecord } from '../../src/core/key.ts';
-import { BIN, cli, spawnCli, tempDir, tempWorkspace, type CliResult } from '../helpers.ts';
+import { BIN, cli, type CliResult, spawnCli, tempDir, tempWorkspace, useFreshKek } from '../helpers.ts';
 
 let kekPath: string;
 
 before(async () => {
-  const dir = await tempDir();
-  kekPath = join(dir, 'kek');
-  await writeFile(kekPath, randomBytes(32), { mode: 0o600 });
   // In-process runs read the KEK from this process's environment, as the CLI does.
-  process.env['CUSTODY_KEK_FILE'] = kekPath;
-  delete process.env['CUSTODY_KEY_PASSPHRASE'];
+  kekPath = await useFreshKek();
 });
 
 type Json = Record<string, unknown>;

@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { cli, ROOT, tempDir, tempWorkspace } from '../helpers.ts';
+import { cli, ROOT, tempDir, tempWorkspace, useFreshKek } from '../helpers.ts';
 
 const EXAMPLES = join(ROOT, 'examples', 'policies');
 
 before(async () => {
-  const dir = await tempDir();
-  const kek = join(dir, 'kek');
-  await writeFile(kek, randomBytes(32), { mode: 0o600 });
-  process.env['CUSTODY_KEK_FILE'] = kek;
+  await useFreshKek();
 });
 
 async function workspace() {

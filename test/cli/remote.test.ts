@@ -7,7 +7,7 @@
  * scenarios) hashes. Those are replaced by stable labels before comparing.
  */
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { ROLES } from '../../src/core/identity.ts';
 import type { Signer } from '../../src/core/ports.ts';
 import { startServer, type RunningServer } from '../../src/server/listen.ts';
 import { attestationBundle, statementAbout } from '../fixtures/evidence.ts';
-import { BIN, cli, ROOT, spawnCli, tempDir, tempWorkspace, type CliResult, type Workspace } from '../helpers.ts';
+import { BIN, cli, type CliResult, ROOT, spawnCli, tempDir, tempWorkspace, useFreshKek, type Workspace } from '../helpers.ts';
 
 const TESTER = 'tester@example.com';
 const NOBODY = 'nobody@example.com';
@@ -32,12 +32,8 @@ const servers: RunningServer[] = [];
 after(() => Promise.all(servers.map((s) => s.close())));
 
 before(async () => {
-  const dir = await tempDir();
-  const kek = join(dir, 'kek');
-  await writeFile(kek, randomBytes(32), { mode: 0o600 });
   // Both sides sign in this process: the CLI in local mode, the in-process server in remote mode.
-  process.env['CUSTODY_KEK_FILE'] = kek;
-  delete process.env['CUSTODY_KEY_PASSPHRASE'];
+  await useFreshKek();
 });
 
 const DEV_POLICY = `apiVersion: custody.dev/v1

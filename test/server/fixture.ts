@@ -3,7 +3,6 @@
  * operation's `example` succeeds (the authorization matrix relies on it). A new
  * operation whose example needs state extends `seed` below.
  */
-import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addArtifact } from '../../src/app/artifacts.ts';
@@ -20,7 +19,7 @@ import { ROLES, type Actor, type Role } from '../../src/core/identity.ts';
 import { generateToken } from '../../src/core/token.ts';
 import { composeServer, type ComposeOptions } from '../../src/server/listen.ts';
 import type { LogLine } from '../../src/server/log.ts';
-import { tempDir, tempWorkspace, type Workspace } from '../helpers.ts';
+import { tempWorkspace, useFreshKek, type Workspace } from '../helpers.ts';
 
 export const ADMIN: Actor = { identity: 'admin@example.com', roles: [...ROLES] };
 /** The bytes every upload example sends. */
@@ -55,9 +54,7 @@ export const EXAMPLE_PROMOTION_IDS = ['pr_00000000000000a1', 'pr_00000000000000b
 /** Server-side signing reads the KEK from the process environment, as `custody server` does. */
 async function ensureKek(): Promise<void> {
   if (process.env['CUSTODY_KEK_FILE'] || process.env['CUSTODY_KEY_PASSPHRASE']) return;
-  const file = join(await tempDir(), 'kek');
-  await writeFile(file, randomBytes(32), { mode: 0o600 });
-  process.env['CUSTODY_KEK_FILE'] = file;
+  await useFreshKek();
 }
 
 export interface Api {
