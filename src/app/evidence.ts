@@ -31,7 +31,7 @@ import { MALFORMED_CODES, parseInput, toKeylessTrust, verifyEvidence, type Artif
 import { VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
-import { keyListOf, sameTrust, trustedKeys } from './keys.ts';
+import { keyListOf, trustedKeys } from './keys.ts';
 import type { Context } from './workspace.ts';
 
 // Stored evidence was size-checked on the way in; this bound only guards against a tampered database.
@@ -113,7 +113,8 @@ export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: 
   const results = new Map<string, { result: Omit<VerifyResult, 'statement'>; statement: Statement | null }>();
 
   const requests: WireRequest[] = keyed.map((r) => requestFor(r, digests, now, query.predicateType));
-  const ahead = query.preverified !== undefined && sameTrust(query.preverified.keys, trusted) ? query.preverified.results : undefined;
+  // trustedKeys() hands out one object for equal key records, whichever connection read them.
+  const ahead = query.preverified?.keys === trusted ? query.preverified.results : undefined;
   if (keyed.length >= POOL_MIN) {
     const wire = await sharedVerifyPool().verifyMany(keyListOf(trusted), requests, { withStatement: true });
     keyed.forEach((r, i) => results.set(r.digest, fromWire(wire[i]!)));

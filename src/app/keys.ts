@@ -657,7 +657,6 @@ export async function trustedKeys(tx: Tx): Promise<TrustedKeys> {
     } else {
       trusted = toTrustedKeys(list);
       listOfTrusted.set(trusted, list);
-      fingerprints.set(trusted, fingerprint);
     }
     interned.set(fingerprint, trusted);
     if (interned.size > INTERNED_MAX) interned.delete(interned.keys().next().value as string);
@@ -673,28 +672,6 @@ const listOfTrusted = new WeakMap<TrustedKeys, readonly KeyRecord[]>();
 /** The latest few key sets by content, least recently used first: a key change makes a new one, the old ones age out. */
 const interned = new Map<string, TrustedKeys>();
 const INTERNED_MAX = 8;
-
-const fingerprints = new WeakMap<TrustedKeys, string>();
-
-/**
- * Are `a` and `b` the same trust material? `trustedKeys` hands out one object
- * for equal key records (the store reads on one connection and writes on
- * another, each with its own cache); trust made elsewhere is compared by its
- * records, since verification is a function of the records alone.
- */
-export function sameTrust(a: TrustedKeys, b: TrustedKeys): boolean {
-  if (a === b) return true;
-  return fingerprintOf(a) === fingerprintOf(b);
-}
-
-function fingerprintOf(t: TrustedKeys): string {
-  let f = fingerprints.get(t);
-  if (f === undefined) {
-    f = JSON.stringify(keyListOf(t));
-    fingerprints.set(t, f);
-  }
-  return f;
-}
 
 /** The key list `trusted` was made from by `trustedKeys`, to hand to the verification pool as the same array each time. */
 export function keyListOf(trusted: TrustedKeys): readonly KeyRecord[] {
