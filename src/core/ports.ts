@@ -169,6 +169,23 @@ export interface PromotionRepository {
   open(environment: string): Promise<Promotion[]>;
   /** Newest first (by creation order). */
   list(filter?: PromotionFilter): Promise<Promotion[]>;
+  /**
+   * Every promotion of an artifact (by digest) that reached `promoted`, whatever
+   * became of it since (replaced, rolled back), oldest first: the facts the
+   * policy's history gates read, without the plans.
+   */
+  settled(artifact: string): Promise<SettledPromotion[]>;
+}
+
+/** A promotion that reached `promoted`: when, and, if it has since been superseded, how and when. */
+export interface SettledPromotion {
+  environment: string;
+  version: string;
+  state: Extract<PromotionState, 'promoted' | 'replaced' | 'rolled-back'>;
+  /** When it was promoted. */
+  finishedAt: string;
+  /** When it was replaced or rolled back (for `promoted`, the same as finishedAt). */
+  updatedAt: string;
 }
 
 export interface ApprovalRepository {

@@ -7,7 +7,7 @@ import { SqliteStore } from '../../src/adapters/store-sqlite.ts';
 import { addArtifact } from '../../src/app/artifacts.ts';
 import { approveException, listExceptions, requestException, revokeException } from '../../src/app/exceptions.ts';
 import { createKey } from '../../src/app/keys.ts';
-import { checkPolicies, explainArtifact, publishPolicies, simulatePolicy, type PolicyDeps } from '../../src/app/policy.ts';
+import { checkPolicies, explainArtifact, historyOf, publishPolicies, simulatePolicy, type PolicyDeps } from '../../src/app/policy.ts';
 import type { Clock } from '../../src/core/ports.ts';
 import type { EvidenceItem } from '../../src/core/evidence.ts';
 import { loadSigner } from '../../src/app/keys.ts';
@@ -275,5 +275,21 @@ describe('exceptions are data', () => {
     await rejectsWithCode(() => requestException(ctx, { ...ok, artifact: '*' }), 'EXCEPTION_INVALID');
     await rejectsWithCode(() => requestException(ctx, { ...ok, artifact: 'pkg:npm/missing@1.0.0' }), 'ARTIFACT_NOT_FOUND');
     assert.equal((await requestException(ctx, ok)).artifact, 'pkg:npm/app@1.*');
+  });
+});
+
+describe('historyOf', () => {
+  it('orders events by time as the log has them: a promotion\'s end after its start, equal times in creation order', () => {
+    const t = (h: number) => `2026-03-10T${String(h).padStart(2, '0')}:00:00.000Z`;
+    assert.deepEqual(
+      historyOf([
+        { environment: 'dev', version: '1.0.0', state: 'replaced', finishedAt: t(1), updatedAt: t(5) },
+        { environment: 'staging', version: '1.0.0', state: 'rolled-back', finishedAt: t(2), updatedAt: t(3) },
+        // Promoted again into dev in the very transaction that replaced the first one.
+        { environment: 'dev', version: '1.0.0', state: 'promoted', finishedAt: t(5), updatedAt: t(5) },
+      ]).map((h) => `${h.environment} ${h.event} ${h.time.slice(11, 13)}`),
+      ['dev promoted 01', 'staging promoted 02', 'staging rolled-back 03', 'dev replaced 05', 'dev promoted 05'],
+    );
+    assert.deepEqual(historyOf([]), []);
   });
 });

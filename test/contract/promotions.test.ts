@@ -85,6 +85,30 @@ forEachStore((h) => {
     });
   });
 
+  it('gives an artifact\'s settled promotions, oldest first: promoted, replaced and rolled back, never one that did not get there', async () => {
+    const { store } = await h.fresh();
+    const artifact = promotion('x', 1).artifact;
+    const at = (s: string) => `2026-03-10T1${s}:00:00.000Z`;
+    await store.transaction(async (tx) => {
+      await tx.promotions.insert(promotion('pr_1', 1, { environment: 'dev', state: 'replaced', finishedAt: at('0'), updatedAt: at('2') }));
+      await tx.promotions.insert(promotion('pr_2', 2, { environment: 'staging', state: 'promoted', finishedAt: at('1'), updatedAt: at('1') }));
+      await tx.promotions.insert(promotion('pr_3', 3, { artifact, environment: 'dev', state: 'promoted', finishedAt: at('2'), updatedAt: at('2') }));
+      await tx.promotions.insert(promotion('pr_4', 4, { environment: 'prod', state: 'rolled-back', finishedAt: at('3'), updatedAt: at('4') }));
+      // Never promoted: none of these is history, whatever their times say.
+      await tx.promotions.insert(promotion('pr_5', 5, { state: 'rejected', finishedAt: at('5') }));
+      await tx.promotions.insert(promotion('pr_6', 6, { state: 'failed', finishedAt: at('5') }));
+      await tx.promotions.insert(promotion('pr_7', 7, { state: 'applying' }));
+      await tx.promotions.insert(promotion('pr_8', 8, { state: 'awaiting-approval' }));
+    });
+    // pr_3 promotes pr_1's artifact again (the same digest); the others each have their own.
+    assert.deepEqual(await store.read((tx) => tx.promotions.settled(artifact.digest)), [
+      { environment: 'dev', version: '1.0.1', state: 'replaced', finishedAt: at('0'), updatedAt: at('2') },
+      { environment: 'dev', version: '1.0.1', state: 'promoted', finishedAt: at('2'), updatedAt: at('2') },
+    ]);
+    assert.deepEqual((await store.read((tx) => tx.promotions.settled(promotion('pr_4', 4).artifact.digest))).map((s) => s.state), ['rolled-back']);
+    for (const seq of [5, 6, 7, 8]) assert.deepEqual(await store.read((tx) => tx.promotions.settled(promotion('p', seq).artifact.digest)), []);
+  });
+
   it('keeps one vote per identity, oldest first, and invalidates a vote once', async () => {
     const { store } = await h.fresh();
     await store.transaction(async (tx) => {

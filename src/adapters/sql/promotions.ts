@@ -1,6 +1,6 @@
 import type { DigestString } from '../../core/digest.ts';
 import type { Reason } from '../../core/errors.ts';
-import type { ApprovalRepository, EnvironmentRepository, PromotionFilter, PromotionRepository } from '../../core/ports.ts';
+import type { ApprovalRepository, EnvironmentRepository, PromotionFilter, PromotionRepository, SettledPromotion } from '../../core/ports.ts';
 import type { EnvironmentState, InclusionRecord, Plan, Promotion, PromotionKind, PromotionState, SeenState, Vote, VoteKind } from '../../core/promotion/index.ts';
 import type { SqlExecutor, SqlValue } from './executor.ts';
 import { toInt } from './executor.ts';
@@ -177,6 +177,14 @@ export function promotionRepository(db: SqlExecutor): PromotionRepository {
       const limit = Math.min(Math.max(1, filter.limit ?? MAX_LIST), MAX_LIST);
       const rows = await db.all<PromotionRow>(`SELECT ${COLUMNS} FROM promotions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`, [...params, limit]);
       return rows.map(fromRow);
+    },
+    async settled(artifact) {
+      // promotions_artifact (artifact, seq) finds them; the columns read all sit before the plan, so no plan is read.
+      const rows = await db.all<{ environment: string; version: string; state: SettledPromotion['state']; finished_at: string; updated_at: string }>(
+        `SELECT environment, version, state, finished_at, updated_at FROM promotions WHERE artifact = ? AND state IN ('promoted', 'replaced', 'rolled-back') AND finished_at IS NOT NULL ORDER BY seq LIMIT ${MAX_LIST}`,
+        [artifact],
+      );
+      return rows.map((r) => ({ environment: r.environment, version: r.version, state: r.state, finishedAt: r.finished_at, updatedAt: r.updated_at }));
     },
   };
 }
