@@ -38,7 +38,7 @@ import {
 } from '../core/policy/index.ts';
 import { compilePattern } from '../core/policy/match.ts';
 import { isKnownPredicateType as isIntotoPredicateType } from '../core/intoto.ts';
-import type { LogEntry, PolicyVersionRecord, SettledPromotion, Signer, Tx } from '../core/ports.ts';
+import type { PolicyVersionRecord, SettledPromotion, Signer, Tx } from '../core/ports.ts';
 import { VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
 import type { PolicySource } from '../core/policy/resolve.ts';
 import { keyPositionOf, type SourceProblem } from '../core/yaml.ts';
