@@ -93,6 +93,8 @@ export interface EvidenceQuery {
  */
 export interface Preverified {
   keys: TrustedKeys;
+  /** Every piece of evidence about the artifact as the read found it (keyless included), oldest first. */
+  rows: readonly StoredEvidence[];
   results: ReadonlyMap<string, { request: WireRequest; result: Omit<VerifyResult, 'statement'>; statement: Statement | null }>;
 }
 
@@ -107,7 +109,7 @@ export async function evidenceFor(tx: Tx, trusted: TrustedKeys, artifact: Artifa
  * each piece's signing time (see above), which is never later than `now`.
  */
 export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: Artifact, now: Date, query: EvidenceQuery = {}): Promise<EvidenceItem[]> {
-  const rows = await tx.evidence.forSubjects(subjectKeys(artifact), query.predicateType);
+  const rows = await evidenceRows(tx, artifact, query);
   const digests = artifactDigests(artifact);
   const keyed = rows.filter((r) => r.expect === null);
   const results = new Map<string, { result: Omit<VerifyResult, 'statement'>; statement: Statement | null }>();
@@ -163,6 +165,22 @@ export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: 
   });
 }
 
+/**
+ * The stored evidence about the artifact. Evidence is never updated or
+ * deleted, and its digest names its bytes, so when the subject index names the
+ * very digests a read ahead found, that read's rows are these rows; the index
+ * answers from its own pages, without the bodies.
+ */
+async function evidenceRows(tx: Tx, artifact: Artifact, query: EvidenceQuery): Promise<readonly StoredEvidence[]> {
+  const ahead = query.preverified?.rows;
+  if (ahead !== undefined && query.predicateType === undefined) {
+    const indexed = await tx.evidence.digestsForSubjects(subjectKeys(artifact));
+    const read = new Set<string>(ahead.map((r) => r.digest));
+    if (indexed.length === read.size && indexed.every((d) => read.has(d))) return ahead;
+  }
+  return tx.evidence.forSubjects(subjectKeys(artifact), query.predicateType);
+}
+
 function requestFor(r: StoredEvidence, digests: ArtifactDigests, now: Date, predicateType: string | undefined): WireRequest {
   return {
     input: r.body,
@@ -200,14 +218,14 @@ export async function preverifyEvidence(ctx: Context, ref: string, now: Date): P
   try {
     const found = await ctx.store.read(async (tx) => {
       const artifact = await findArtifact(tx, ref);
-      const rows = (await tx.evidence.forSubjects(subjectKeys(artifact))).filter((r) => r.expect === null);
-      return { artifact, rows, keys: await trustedKeys(tx) };
+      return { artifact, rows: await tx.evidence.forSubjects(subjectKeys(artifact)), keys: await trustedKeys(tx) };
     });
-    if (found.rows.length === 0) return undefined;
+    const keyed = found.rows.filter((r) => r.expect === null);
+    if (keyed.length === 0) return undefined;
     const digests = artifactDigests(found.artifact);
-    const requests = found.rows.map((r) => requestFor(r, digests, now, undefined));
+    const requests = keyed.map((r) => requestFor(r, digests, now, undefined));
     const wire = await sharedVerifyPool().verifyMany(keyListOf(found.keys), requests, { withStatement: true });
-    return { keys: found.keys, results: new Map(found.rows.map((r, i) => [r.digest, { request: requests[i]!, ...fromWire(wire[i]!) }])) };
+    return { keys: found.keys, rows: found.rows, results: new Map(keyed.map((r, i) => [r.digest, { request: requests[i]!, ...fromWire(wire[i]!) }])) };
   } catch {
     return undefined;
   }

@@ -102,6 +102,8 @@ export interface EvidenceRepository {
   insert(evidence: StoredEvidence): Promise<void>;
   /** Evidence about any of these digests (`alg:hex`), optionally of one predicate type, oldest first. */
   forSubjects(digests: readonly string[], predicateType?: string): Promise<StoredEvidence[]>;
+  /** The digests of the evidence `forSubjects` would return (no predicate filter), in no particular order: from the subject index alone. */
+  digestsForSubjects(digests: readonly string[]): Promise<string[]>;
 }
 
 // ---------------------------------------------------------------- policies

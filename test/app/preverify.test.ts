@@ -5,9 +5,12 @@
  * must be seen, never hidden by the earlier verdict.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { evidenceFor, preverifyEvidence, type Preverified } from '../../src/app/evidence.ts';
 import { revokeKeyVersion, trustedKeys } from '../../src/app/keys.ts';
+import { attestArtifact } from '../../src/app/sign.ts';
 import { promoWorld } from './promotion-fixture.ts';
 
 describe('evidence verified ahead of a transaction', () => {
@@ -48,6 +51,26 @@ describe('evidence verified ahead of a transaction', () => {
     assert.equal(afterRevoke.length, 1);
     assert.equal(afterRevoke[0]?.verified, false);
     assert.deepEqual(afterRevoke[0]?.reasons.map((r) => r.code), ['KEY_COMPROMISED']);
+  });
+
+  it('sees evidence stored after the read ahead: its rows are taken only while the subject index names the same pieces', async () => {
+    const w = await promoWorld();
+    closing.push(() => w.ctx.close());
+    const a = await w.build('1.0.0');
+    const now = w.clock.now();
+    const pre = (await preverifyEvidence(w.ctx, a.digest, now)) as Preverified;
+    assert.deepEqual(pre.rows.map((r) => r.predicateType), ['https://slsa.dev/provenance/v1']);
+    const same = await w.ctx.store.read(async (tx) => evidenceFor(tx, await trustedKeys(tx), a, now, { preverified: pre }));
+    assert.deepEqual(same.map((e) => e.digest), pre.rows.map((r) => r.digest));
+
+    // A second attestation lands between the read ahead and the transaction: the transaction reads the rows itself.
+    const predicate = join(w.ws.dir, 'tests.json');
+    await writeFile(predicate, JSON.stringify({ result: 'PASSED', configuration: [], url: 'https://ci.example/run/1', passedTests: ['t'], warnedTests: [], failedTests: [] }));
+    await attestArtifact(w.ctx, { artifact: a.digest, key: 'build-ci', type: 'test-result', predicate });
+    const later = await w.ctx.store.read(async (tx) => evidenceFor(tx, await trustedKeys(tx), a, now, { preverified: pre }));
+    assert.equal(later.length, 2);
+    assert.ok(later.every((e) => e.verified));
+    assert.deepEqual(later.map((e) => e.predicateType).sort(), ['https://in-toto.io/attestation/test-result/v0.1', 'https://slsa.dev/provenance/v1']);
   });
 
   it('is not taken for another reference time, even with the same keys', async () => {

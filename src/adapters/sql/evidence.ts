@@ -83,5 +83,11 @@ export function evidenceRepository(db: SqlExecutor): EvidenceRepository {
       );
       return rows.map(fromRow);
     },
+    async digestsForSubjects(digests) {
+      const list = [...new Set(digests)].slice(0, MAX_LOOKUP);
+      if (list.length === 0) return [];
+      const rows = await db.all<{ evidence: string }>(`SELECT DISTINCT evidence FROM evidence_subjects WHERE subject IN (${list.map(() => '?').join(', ')})`, list);
+      return rows.map((r) => r.evidence);
+    },
   };
 }
