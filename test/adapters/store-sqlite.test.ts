@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { DatabaseSync } from 'node:sqlite';
+import { MIGRATIONS } from '../../src/adapters/sql/migrations.ts';
 import { SqliteStore } from '../../src/adapters/store-sqlite.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -120,5 +122,36 @@ describe('SqliteStore', () => {
     release();
     await writing;
     assert.equal(await store.read((tx) => tx.log.size()), 1);
+  });
+
+  it('moves the evidence subject index of a database made before migration 31 into one B-tree, keeping every entry', async () => {
+    const path = join(await tempDir('custody-sqlite-'), 'custody.db');
+    // The schema as it stood before 31, with a piece of evidence about two subjects.
+    const old = new DatabaseSync(path);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    for (const m of MIGRATIONS.filter((m) => m.version !== 31)) {
+      old.exec(m.sqlite);
+      old.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, '2026-01-01T00:00:00.000Z');
+    }
+    assert.ok(old.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'evidence_subjects_type'").get(), 'the old schema has the second index');
+    const digest = `sha256:${'e'.repeat(64)}`;
+    const subjects = [`sha256:${'a'.repeat(64)}`, `sha512:${'a'.repeat(128)}`];
+    old
+      .prepare('INSERT INTO evidence (digest, kind, format, media_type, predicate_type, signers, signed_at, stored_at, stored_by, source, expect, subjects, size, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(digest, 'attestation', 'bundle', null, 'https://slsa.dev/provenance/v1', '[]', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 'ci', 'attested', null, JSON.stringify(subjects), 2, '{}');
+    for (const s of subjects) old.prepare('INSERT INTO evidence_subjects (subject, evidence, predicate_type) VALUES (?, ?, ?)').run(s, digest, 'https://slsa.dev/provenance/v1');
+    old.close();
+
+    const store = await SqliteStore.open(path);
+    stores.push(store);
+    const schema = store.raw.prepare("SELECT name, sql FROM sqlite_schema WHERE tbl_name = 'evidence_subjects'").all() as { name: string; sql: string | null }[];
+    // The primary key is the table itself: no second B-tree, no other index.
+    assert.deepEqual(schema.map((r) => r.name), ['evidence_subjects']);
+    assert.match(schema.find((r) => r.name === 'evidence_subjects')?.sql ?? '', /WITHOUT ROWID/);
+    for (const s of subjects) {
+      assert.deepEqual(await store.read((tx) => tx.evidence.digestsForSubjects([s])), [digest]);
+      assert.deepEqual((await store.read((tx) => tx.evidence.forSubjects([s], 'https://slsa.dev/provenance/v1'))).map((e) => e.digest), [digest]);
+    }
+    assert.deepEqual(await store.read((tx) => tx.evidence.forSubjects([subjects[0]!], 'https://in-toto.io/attestation/vulns/v0.1')), []);
   });
 });

@@ -135,6 +135,26 @@ CREATE TABLE evidence_subjects (
 CREATE INDEX evidence_subjects_type ON evidence_subjects (subject, predicate_type);
 `;
 
+// The subject index as one B-tree. Every stored piece of evidence (each
+// promotion's receipt among them) writes an entry per subject, at a random
+// place (subjects are digests); a second index on (subject, predicate_type)
+// and, in SQLite, the rowid table beside the primary key were two more random
+// pages per entry for lookups the primary key serves: an artifact has a
+// handful of pieces, whose predicate type is filtered in the row. Measured
+// with bench/promote's workload: ~1.9 fewer WAL pages per promotion of ~17.
+const evidenceSubjectsLeanSqlite = `
+CREATE TABLE evidence_subjects_lean (
+  subject         TEXT NOT NULL,
+  evidence        TEXT NOT NULL REFERENCES evidence (digest),
+  predicate_type  TEXT,
+  PRIMARY KEY (subject, evidence)
+) WITHOUT ROWID;
+INSERT INTO evidence_subjects_lean (subject, evidence, predicate_type) SELECT subject, evidence, predicate_type FROM evidence_subjects;
+DROP TABLE evidence_subjects;
+ALTER TABLE evidence_subjects_lean RENAME TO evidence_subjects;
+`;
+const evidenceSubjectsLeanPostgres = 'DROP INDEX IF EXISTS evidence_subjects_type;';
+
 // Policy versions and exceptions (versions 40–49 belong to the policy work).
 const policiesSql = `
 CREATE TABLE policy_versions (
@@ -216,6 +236,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 10, name: 'log-tree-and-checkpoints', sqlite: logTreeSqlite, postgres: logTreePostgres },
   // 30–39: evidence.
   { version: 30, name: 'evidence', sqlite: evidenceSql('INTEGER'), postgres: evidenceSql('BIGINT') },
+  { version: 31, name: 'evidence-subjects-lean', sqlite: evidenceSubjectsLeanSqlite, postgres: evidenceSubjectsLeanPostgres },
   // 50–59: the server (API tokens).
   { version: 50, name: 'api-tokens', sqlite: apiTokensSql, postgres: apiTokensSql },
   // 40–49: policies and exceptions.
