@@ -5,7 +5,9 @@
  *
  * - `evidenceFor(tx, trusted, artifact, now)`: every stored attestation whose
  *   subject is the artifact, each run through the verification pipeline against
- *   `trusted` with the one reference time `now`, as `EvidenceItem`s.
+ *   `trusted` with the one reference time `now`, as `EvidenceItem`s; but
+ *   Custody's own promotion receipts (see `isOwnReceipt`), which the policy
+ *   does not read.
  *
  * Signing time: keyed evidence is judged at the time Custody recorded it (its
  * `evidence.stored` log entry), not at any time the evidence claims; keyless
@@ -81,6 +83,8 @@ export interface EvidenceQuery {
   keyless?: () => Promise<KeylessTrust>;
   /** Results verified ahead of this transaction (`preverifyEvidence`), used only where they provably still hold. */
   preverified?: Preverified;
+  /** false: leave Custody's own promotion receipts out, unverified (see `isOwnReceipt`). */
+  ownReceipts?: boolean;
 }
 
 /**
@@ -100,7 +104,21 @@ export interface Preverified {
 
 /** CONTRACT: every stored attestation about the artifact, verified with the one reference time `now`. */
 export async function evidenceFor(tx: Tx, trusted: TrustedKeys, artifact: Artifact, now: Date, query: EvidenceQuery = {}): Promise<EvidenceItem[]> {
-  return (await storedEvidenceFor(tx, trusted, artifact, now, query)).filter((e) => e.kind === 'attestation');
+  return (await storedEvidenceFor(tx, trusted, artifact, now, { ...query, ownReceipts: false })).filter((e) => e.kind === 'attestation');
+}
+
+/**
+ * A receipt this workspace issued for a promotion of the artifact, stored as
+ * evidence about it. The policy does not read these (the environment graph and
+ * the history gates speak for where the artifact has been), so the policy's
+ * evidence leaves them out before verification: each hop would otherwise
+ * verify every earlier hop's receipt only to drop it. Judged by the stored
+ * row; the policy input drops receipts by their verified predicate type too,
+ * so a row that lies about its type can only hide evidence, never add any.
+ * A VSA imported from elsewhere is evidence like any other.
+ */
+export function isOwnReceipt(r: Pick<StoredEvidence, 'predicateType' | 'source'>): boolean {
+  return r.predicateType === VSA_PREDICATE_TYPE && r.source !== 'imported';
 }
 
 /**
@@ -109,7 +127,8 @@ export async function evidenceFor(tx: Tx, trusted: TrustedKeys, artifact: Artifa
  * each piece's signing time (see above), which is never later than `now`.
  */
 export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: Artifact, now: Date, query: EvidenceQuery = {}): Promise<EvidenceItem[]> {
-  const rows = await evidenceRows(tx, artifact, query);
+  const stored = await evidenceRows(tx, artifact, query);
+  const rows = query.ownReceipts === false ? stored.filter((r) => !isOwnReceipt(r)) : stored;
   const digests = artifactDigests(artifact);
   const keyed = rows.filter((r) => r.expect === null);
   const results = new Map<string, { result: Omit<VerifyResult, 'statement'>; statement: Statement | null }>();
@@ -220,7 +239,8 @@ export async function preverifyEvidence(ctx: Context, ref: string, now: Date): P
       const artifact = await findArtifact(tx, ref);
       return { artifact, rows: await tx.evidence.forSubjects(subjectKeys(artifact)), keys: await trustedKeys(tx) };
     });
-    const keyed = found.rows.filter((r) => r.expect === null);
+    // What the promotion's policy evidence will verify: keyed pieces, Custody's own receipts left out (see evidenceFor).
+    const keyed = found.rows.filter((r) => r.expect === null && !isOwnReceipt(r));
     if (keyed.length === 0) return undefined;
     const digests = artifactDigests(found.artifact);
     const requests = keyed.map((r) => requestFor(r, digests, now, undefined));

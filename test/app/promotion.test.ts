@@ -3,11 +3,12 @@ import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { safeSegment } from '../../src/adapters/target-fs.ts';
-import { verifyArtifact } from '../../src/app/evidence.ts';
-import { revokeKeyVersion } from '../../src/app/keys.ts';
+import { evidenceFor, isOwnReceipt, storedEvidenceFor, verifyArtifact } from '../../src/app/evidence.ts';
+import { revokeKeyVersion, trustedKeys } from '../../src/app/keys.ts';
 import { approvePromotion, promote, rejectPromotion, rollback, showPromotion } from '../../src/app/promotion.ts';
 import { promotionHistory, promotionStatus } from '../../src/app/promotion-board.ts';
 import { verifyEnvironment } from '../../src/app/receipts.ts';
+import { VSA_PREDICATE_TYPE } from '../../src/core/promotion/index.ts';
 import { rejectsWithCode } from '../helpers.ts';
 import { BUILDER, CAROL, DAVE, MALLORY, promoWorld } from './promotion-fixture.ts';
 
@@ -41,6 +42,25 @@ describe('promote', () => {
     assert.ok((p.proof?.size ?? 0) > (p.logIndex ?? Infinity));
     assert.match(p.proof?.checkpoint ?? '', /^custody\.local\/[0-9a-f]+\n\d+\n/);
     assert.deepEqual((await w.ctx.store.read((tx) => tx.promotions.byId(p.id)))?.proof, p.proof);
+  });
+
+  it('leaves its own receipts out of the policy\'s evidence, unverified, while verify still reports them', async () => {
+    const w = await promoWorld();
+    const a = await w.build('1.0.0');
+    assert.equal((await promote(w.ctx, { artifact: a.digest, to: 'dev' })).state, 'promoted');
+    const { all, policy } = await w.ctx.store.read(async (tx) => {
+      const trusted = await trustedKeys(tx);
+      const now = w.clock.now();
+      return { all: await storedEvidenceFor(tx, trusted, a, now), policy: await evidenceFor(tx, trusted, a, now) };
+    });
+    assert.deepEqual(all.map((e) => e.predicateType).sort(), ['https://slsa.dev/provenance/v1', VSA_PREDICATE_TYPE]);
+    assert.deepEqual(policy.map((e) => e.predicateType), ['https://slsa.dev/provenance/v1']);
+    assert.equal((await verifyArtifact(w.ctx, { artifact: a.digest })).items.length, 2);
+    // The next hop plans without the dev receipt among its evidence, and still passes its chain gate.
+    assert.equal((await promote(w.ctx, { artifact: a.digest, to: 'staging' })).state, 'promoted');
+    assert.equal(isOwnReceipt({ predicateType: VSA_PREDICATE_TYPE, source: 'attested' }), true);
+    assert.equal(isOwnReceipt({ predicateType: VSA_PREDICATE_TYPE, source: 'imported' }), false);
+    assert.equal(isOwnReceipt({ predicateType: 'https://slsa.dev/provenance/v1', source: 'attested' }), false);
   });
 
   it('rejects with the failing gates and changes no pointer', async () => {
