@@ -298,39 +298,15 @@ export class SqliteStore implements Store {
 
   private async inTransaction<T>(begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.closed) throw new CustodyError('STORE_ERROR', 'the store is closed');
-    this.begin(begin);
-    let result: T;
-    try {
-      // Fresh repositories per transaction: anything they cache lives exactly as long as it.
-      result = await fn(bindTx(this.executor));
-    } catch (e) {
-      this.rollback();
-      throw e instanceof CustodyError ? e : mapSqliteError(e);
-    }
-    try {
-      this.db.exec('COMMIT');
-    } catch (e) {
-      this.rollback();
-      throw mapSqliteError(e);
-    }
-    return result;
+    return transact(this.db, this.executor, begin, fn, () => this.rollbackCount++);
   }
 
   private begin(sql: string): void {
-    try {
-      this.db.exec(sql);
-    } catch (e) {
-      throw mapSqliteError(e);
-    }
+    beginOn(this.db, sql);
   }
 
   private rollback(): void {
-    this.rollbackCount++;
-    try {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
-    } catch {
-      // The transaction is already gone (SQLite rolls back on some errors by itself).
-    }
+    rollbackOn(this.db, () => this.rollbackCount++);
   }
 
   private serialise<T>(fn: () => Promise<T>): Promise<T> {
@@ -366,33 +342,7 @@ class Connection {
   }
 
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const run = this.queue.then(async () => {
-      try {
-        this.db.exec('BEGIN');
-      } catch (e) {
-        throw mapSqliteError(e);
-      }
-      let result: T;
-      try {
-        result = await fn(bindTx(this.executor));
-      } catch (e) {
-        // The caches of this connection trust nothing read in a transaction that failed.
-        this.rollbackCount++;
-        try {
-          if (this.db.isTransaction) this.db.exec('ROLLBACK');
-        } catch {
-          // Already ended by SQLite.
-        }
-        throw e instanceof CustodyError ? e : mapSqliteError(e);
-      }
-      try {
-        this.db.exec('COMMIT');
-      } catch (e) {
-        this.rollbackCount++;
-        throw mapSqliteError(e);
-      }
-      return result;
-    });
+    const run = this.queue.then(() => transact(this.db, this.executor, 'BEGIN', fn, () => this.rollbackCount++));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -400,6 +350,47 @@ class Connection {
   async close(): Promise<void> {
     await this.queue;
     this.db.close();
+  }
+}
+
+/**
+ * One transaction on a connection: `begin`, `fn` on fresh repositories (so
+ * anything they cache lives exactly as long as the transaction), COMMIT. On
+ * any failure it is rolled back and `rolledBack` counted, so the connection's
+ * caches trust nothing read in it.
+ */
+async function transact<T>(db: DatabaseSync, executor: SqlExecutor, begin: string, fn: (tx: Tx) => Promise<T>, rolledBack: () => void): Promise<T> {
+  beginOn(db, begin);
+  let result: T;
+  try {
+    result = await fn(bindTx(executor));
+  } catch (e) {
+    rollbackOn(db, rolledBack);
+    throw e instanceof CustodyError ? e : mapSqliteError(e);
+  }
+  try {
+    db.exec('COMMIT');
+  } catch (e) {
+    rollbackOn(db, rolledBack);
+    throw mapSqliteError(e);
+  }
+  return result;
+}
+
+function beginOn(db: DatabaseSync, sql: string): void {
+  try {
+    db.exec(sql);
+  } catch (e) {
+    throw mapSqliteError(e);
+  }
+}
+
+function rollbackOn(db: DatabaseSync, rolledBack: () => void): void {
+  rolledBack();
+  try {
+    if (db.isTransaction) db.exec('ROLLBACK');
+  } catch {
+    // The transaction is already gone (SQLite rolls back on some errors by itself).
   }
 }
 
