@@ -133,23 +133,28 @@ export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: 
   const keyed = rows.filter((r) => r.expect === null);
   const results = new Map<string, { result: Omit<VerifyResult, 'statement'>; statement: Statement | null }>();
 
-  const requests: WireRequest[] = keyed.map((r) => requestFor(r, digests, now, query.predicateType));
   // trustedKeys() hands out one object for equal key records, whichever connection read them.
   const ahead = query.preverified?.keys === trusted ? query.preverified.results : undefined;
-  if (keyed.length >= POOL_MIN) {
-    const wire = await sharedVerifyPool().verifyMany(keyListOf(trusted), requests, { withStatement: true });
-    keyed.forEach((r, i) => results.set(r.digest, fromWire(wire[i]!)));
+  // What was verified ahead is taken; the rest is verified here, on the pool when there is enough of it.
+  const left: { row: StoredEvidence; request: WireRequest }[] = [];
+  for (const r of keyed) {
+    const request = requestFor(r, digests, now, query.predicateType);
+    const done = ahead?.get(r.digest);
+    if (done && sameRequest(done.request, request)) results.set(r.digest, { result: done.result, statement: done.statement });
+    else left.push({ row: r, request });
+  }
+  if (left.length >= POOL_MIN) {
+    const wire = await sharedVerifyPool().verifyMany(
+      keyListOf(trusted),
+      left.map((l) => l.request),
+      { withStatement: true },
+    );
+    left.forEach((l, i) => results.set(l.row.digest, fromWire(wire[i]!)));
   } else {
-    keyed.forEach((r, i) => {
-      const req = requests[i]!;
-      const done = ahead?.get(r.digest);
-      if (done && sameRequest(done.request, req)) {
-        results.set(r.digest, { result: done.result, statement: done.statement });
-        return;
-      }
-      const { statement, ...result } = verifyEvidence({ ...req, keys: trusted, signedAt: new Date(req.signedAt ?? r.signedAt) });
-      results.set(r.digest, { result, statement });
-    });
+    for (const { row, request } of left) {
+      const { statement, ...result } = verifyEvidence({ ...request, keys: trusted, signedAt: new Date(request.signedAt ?? row.signedAt) });
+      results.set(row.digest, { result, statement });
+    }
   }
 
   const keyless = rows.filter((r) => r.expect !== null);
@@ -192,12 +197,13 @@ export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: 
  */
 async function evidenceRows(tx: Tx, artifact: Artifact, query: EvidenceQuery): Promise<readonly StoredEvidence[]> {
   const ahead = query.preverified?.rows;
+  const subjects = subjectKeys(artifact);
   if (ahead !== undefined && query.predicateType === undefined) {
-    const indexed = await tx.evidence.digestsForSubjects(subjectKeys(artifact));
+    const indexed = await tx.evidence.digestsForSubjects(subjects);
     const read = new Set<string>(ahead.map((r) => r.digest));
     if (indexed.length === read.size && indexed.every((d) => read.has(d))) return ahead;
   }
-  return tx.evidence.forSubjects(subjectKeys(artifact), query.predicateType);
+  return tx.evidence.forSubjects(subjects, query.predicateType);
 }
 
 function requestFor(r: StoredEvidence, digests: ArtifactDigests, now: Date, predicateType: string | undefined): WireRequest {
