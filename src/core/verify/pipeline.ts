@@ -81,9 +81,12 @@ export interface VerifyResult {
 
 type Header = Pick<VerifyResult, 'format' | 'kind' | 'mediaType'>;
 
-/** A result for evidence that could not be read, or whose verification broke. */
-function unread(reasons: VerifyReason[]): VerifyResult {
-  return { ok: false, reasons, format: null, kind: null, mediaType: null, statement: null, predicateType: null, signatures: [], signers: [], signedAt: null, subjects: [] };
+const NO_HEADER: Header = { format: null, kind: null, mediaType: null };
+
+/** A result for evidence that could not be read or verified at all (its format, when that much was read). */
+function unread(reasons: VerifyReason[], head: Header = NO_HEADER): VerifyResult {
+  const { format, kind, mediaType } = head;
+  return { ok: false, reasons, format, kind, mediaType, statement: null, predicateType: null, signatures: [], signers: [], signedAt: null, subjects: [] };
 }
 
 /**
@@ -328,9 +331,7 @@ function dedupe(reasons: VerifyReason[]): VerifyReason[] {
 
 function keyless(req: VerifyRequest, head: Header, bundle: ParsedBundle): VerifyResult {
   if (!req.keyless) {
-    const { format, kind, mediaType } = head;
-    const reasons = [reason('TRUST_MATERIAL_MISSING', 'a keyless bundle needs a trusted root and the expected certificate identity and OIDC issuer')];
-    return { format, kind, mediaType, statement: null, predicateType: null, signatures: [], signers: [], signedAt: null, subjects: [], ok: false, reasons };
+    return unread([reason('TRUST_MATERIAL_MISSING', 'a keyless bundle needs a trusted root and the expected certificate identity and OIDC issuer')], head);
   }
   const out = verifyKeyless(bundle, req.keyless.trust, req.keyless.expect, req.artifactBytes);
   const signer: SignerIdentity = {
