@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseDigest, type DigestString } from '../core/digest.ts';
@@ -96,10 +96,3 @@ export function evidencePath(home: string, digest: DigestString, format: 'bundle
   return join(home, 'evidence', `${parseDigest(digest).hex}${format === 'bundle' ? '.sigstore.json' : '.intoto.json'}`);
 }
 
-export async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
