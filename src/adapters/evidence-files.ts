@@ -95,4 +95,3 @@ function parseJson(text: string, where: string): unknown {
 export function evidencePath(home: string, digest: DigestString, format: 'bundle' | 'dsse'): string {
   return join(home, 'evidence', `${parseDigest(digest).hex}${format === 'bundle' ? '.sigstore.json' : '.intoto.json'}`);
 }
-
