@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { enableCompileCache } from 'node:module';
+import { exitOnClosedPipe } from './pipes.ts';
 
 // V8's code cache for Custody's own modules and its dependencies (kept in the
 // OS temporary folder): a short CLI process spends most of its life compiling.
@@ -11,13 +12,7 @@ enableCompileCache();
 if (!process.argv.slice(2).includes('server')) (globalThis as { __zod_globalConfig?: { jitless?: boolean } }).__zod_globalConfig = { jitless: true };
 const { main } = await import('./main.ts');
 
-// A closed pipe (`custody … | head`) is the reader's choice, not our error.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw e;
-  });
-}
+exitOnClosedPipe();
 
 const code = await main(process.argv.slice(2));
 // Let stdout drain before exiting: a piped `--json` must arrive whole.

@@ -20,6 +20,7 @@
  */
 import { startupSnapshot } from 'node:v8';
 import { setBundleUrl, setStartedFrom } from '../adapters/module-url.ts';
+import { exitOnClosedPipe } from './pipes.ts';
 import { IMPURE_EXIT, watchImpurity } from './snapshot-guard.ts';
 
 // A CLI parses a handful of inputs: zod's compiled parsers would cost more than they save (see bin.ts).
@@ -107,12 +108,6 @@ async function run(): Promise<void> {
   const [{ main }] = await loaded;
   setBundleUrl(process.argv[1]);
   setStartedFrom('snapshot');
-  // A closed pipe (`custody … | head`) is the reader's choice, not our error.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw e;
-    });
-  }
+  exitOnClosedPipe();
   process.exitCode = await main(process.argv.slice(2));
 }
