@@ -38,6 +38,14 @@ await build({
  * code reaches them through a stand-in that loads the real module on first
  * use, at run time. No module-level code may use them.
  */
+/** A module whose exports `names` are getters that evaluate `load` (a JS expression) the first time one is read. */
+function lazyExports(load: string, names: readonly string[]): string {
+  return [
+    `let m; const load = () => (m ??= ${load});`,
+    `for (const k of ${JSON.stringify(names)}) Object.defineProperty(module.exports, k, { enumerable: true, get: () => load()[k] });`,
+  ].join('\n');
+}
+
 const LAZY_BUILTINS = /^node:sqlite$|^(node:)?(http|https|http2|tls|worker_threads|child_process|async_hooks|module|crypto)$/;
 const lazyBuiltins: Plugin = {
   name: 'lazy-builtins',
@@ -46,13 +54,7 @@ const lazyBuiltins: Plugin = {
     b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
       // The module's export names, known here; each export is a getter that loads the module when first read.
       const names = Object.keys(process.getBuiltinModule(args.path.startsWith('node:') ? args.path : `node:${args.path}`) as object);
-      return {
-        loader: 'js',
-        contents: [
-          `let m; const load = () => (m ??= process.getBuiltinModule(${JSON.stringify(args.path.startsWith('node:') ? args.path : `node:${args.path}`)}));`,
-          `for (const k of ${JSON.stringify(names)}) Object.defineProperty(module.exports, k, { enumerable: true, get: () => load()[k] });`,
-        ].join('\n'),
-      };
+      return { loader: 'js', contents: lazyExports(`process.getBuiltinModule(${JSON.stringify(args.path.startsWith('node:') ? args.path : `node:${args.path}`)})`, names) };
     });
   },
 };
@@ -96,14 +98,7 @@ const deferred: Plugin = {
     });
     b.onLoad({ filter: /.*/, namespace: 'deferred' }, async (args) => {
       const names = Object.keys((await import(args.path)) as object);
-      return {
-        loader: 'js',
-        resolveDir: root,
-        contents: [
-          `let m; const load = () => (m ??= require(${JSON.stringify(args.path)}));`,
-          `for (const k of ${JSON.stringify(names)}) Object.defineProperty(module.exports, k, { enumerable: true, get: () => load()[k] });`,
-        ].join('\n'),
-      };
+      return { loader: 'js', resolveDir: root, contents: lazyExports(`require(${JSON.stringify(args.path)})`, names) };
     });
   },
 };
