@@ -32,7 +32,7 @@ import { BIN, ensureBuilt, goal, median, percentile, report } from './lib.ts';
 const PROMOTIONS = Number(process.env['BENCH_PROMOTIONS'] ?? 2000);
 const CLI_RUNS = Number(process.env['BENCH_CLI_RUNS'] ?? 60);
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
-/** Promotions in flight at once in the concurrent rounds, each into its own environment (see promotionsConcurrent). */
+/** Promotions in flight at once in the concurrent rounds, each into its own environment (see promotions). */
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
 /**
  * Concurrent promotions run before the rounds and not measured: JIT tiering in
@@ -216,33 +216,22 @@ function rawCrypto(w: World, seconds: number): number {
 
 // ---------------------------------------------------------------- runs
 
-async function promotions(w: World, digests: string[], env: string): Promise<{ rate: number; latencies: number[] }> {
-  const latencies: number[] = [];
-  const start = performance.now();
-  for (const d of digests) {
-    const t = performance.now();
-    const p = await promote(w.ctx, { artifact: d, to: env });
-    latencies.push(performance.now() - t);
-    if (p.state !== 'promoted') throw new Error(`bench promotion ${p.id} is ${p.state}: ${JSON.stringify(p.reasons)}`);
-  }
-  return { rate: digests.length / ((performance.now() - start) / 1000), latencies };
-}
-
 /**
- * The same promotions with CONCURRENCY callers at once, as a shared server sees
- * them: caller k promotes every k-th artifact, in version order, into its own
+ * Promotes `digests` with `callers` at once: caller k promotes every k-th
+ * artifact, in version order, into `envOf(k)`. One caller is one `promote()`
+ * after the other. Several are what a shared server sees, each into its own
  * environment (one promotion applies into an environment at a time, so callers
- * sharing one would mostly be superseded, by design). Their write transactions
+ * sharing one would mostly be superseded, by design); their write transactions
  * meet in the store's group commit and their evidence in the verification pool.
  */
-async function promotionsConcurrent(w: World, digests: string[]): Promise<{ rate: number; latencies: number[] }> {
+async function promotions(w: World, digests: string[], callers: number, envOf: (caller: number) => string): Promise<{ rate: number; latencies: number[] }> {
   const latencies: number[] = [];
   const start = performance.now();
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async (_, k) => {
-      for (let i = k; i < digests.length; i += CONCURRENCY) {
+    Array.from({ length: callers }, async (_, k) => {
+      for (let i = k; i < digests.length; i += callers) {
         const t = performance.now();
-        const p = await promote(w.ctx, { artifact: digests[i]!, to: `bench-c${k}` });
+        const p = await promote(w.ctx, { artifact: digests[i]!, to: envOf(k) });
         latencies.push(performance.now() - t);
         if (p.state !== 'promoted') throw new Error(`bench promotion ${p.id} is ${p.state}: ${JSON.stringify(p.reasons)}`);
       }
@@ -250,6 +239,8 @@ async function promotionsConcurrent(w: World, digests: string[]): Promise<{ rate
   );
   return { rate: digests.length / ((performance.now() - start) / 1000), latencies };
 }
+
+const concurrentEnv = (k: number): string => `bench-c${k}`;
 
 function cliLatencies(w: World, digests: string[]): number[] {
   const out: number[] = [];
@@ -267,7 +258,7 @@ async function main(): Promise<void> {
   const perRound = Math.ceil(PROMOTIONS / RUNS);
   const total = 20 + WARMUP + perRound * RUNS * 2 + CLI_RUNS;
   console.log(`setting up ${total} artifacts with 5 signed attestations each…`);
-  const concurrentEnvs = Array.from({ length: CONCURRENCY }, (_, k) => `  bench-c${k}: { policy: bench }\n`).join('');
+  const concurrentEnvs = Array.from({ length: CONCURRENCY }, (_, k) => `  ${concurrentEnv(k)}: { policy: bench }\n`).join('');
   const w = await setup(total, { environments: concurrentEnvs });
   let closed = false;
   try {
@@ -275,16 +266,16 @@ async function main(): Promise<void> {
     const latencies: number[] = [];
     const concurrentLatencies: number[] = [];
     // Warm-up: compile the policy, load the keys, fill the statement caches.
-    await promotions(w, w.digests.slice(0, 20), 'bench-cli');
+    await promotions(w, w.digests.slice(0, 20), 1, () => 'bench-cli');
     if (WARMUP > 0) {
-      const warm = await promotionsConcurrent(w, w.digests.slice(20, 20 + WARMUP));
+      const warm = await promotions(w, w.digests.slice(20, 20 + WARMUP), CONCURRENCY, concurrentEnv);
       console.log(`warm-up: ${WARMUP} promotions by ${CONCURRENCY} callers at ${warm.rate.toFixed(0)}/s (not counted)`);
     }
     for (let r = 0; r < RUNS; r++) {
       const from = 20 + WARMUP + r * 2 * perRound;
-      const p = await promotions(w, w.digests.slice(from, from + perRound), 'bench');
+      const p = await promotions(w, w.digests.slice(from, from + perRound), 1, () => 'bench');
       latencies.push(...p.latencies);
-      const c = await promotionsConcurrent(w, w.digests.slice(from + perRound, from + 2 * perRound));
+      const c = await promotions(w, w.digests.slice(from + perRound, from + 2 * perRound), CONCURRENCY, concurrentEnv);
       concurrentLatencies.push(...c.latencies);
       rows.push({ rate: p.rate, concurrent: c.rate, commits: rawCommits(w.dir, 2), crypto: rawCrypto(w, 2) });
     }
