@@ -13,6 +13,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { commitSettings } from '../src/adapters/store-sqlite.ts';
 import { addArtifact } from '../src/app/artifacts.ts';
 import { storeEvidence, toStored } from '../src/app/evidence.ts';
 import { createKey, loadSigner } from '../src/app/keys.ts';
@@ -180,11 +181,11 @@ export async function setup(count: number, options: { environments?: string } = 
 
 // ---------------------------------------------------------------- baselines
 
-/** Raw SQLite: one small row per BEGIN IMMEDIATE … COMMIT, WAL, synchronous=FULL: what Custody's store sets. */
+/** Raw SQLite: one small row per BEGIN IMMEDIATE … COMMIT, with the store's own commit settings (WAL, synchronous=FULL, its checkpoint interval). */
 function rawCommits(dir: string, seconds: number): number {
   const db = new DatabaseSync(join(dir, `raw-${randomBytes(3).toString('hex')}.db`));
   db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA synchronous = FULL');
+  commitSettings(db);
   db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
   const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
   const row = 'x'.repeat(1024);
@@ -298,7 +299,7 @@ async function main(): Promise<void> {
       ['rounds', `${RUNS} × ${perRound} promotions, each of a distinct artifact`],
       ['promotions/s, one caller', `${rate.toFixed(0)} (per round: ${rows.map((x) => x.rate.toFixed(0)).join(', ')})`],
       [`promotions/s, ${CONCURRENCY} callers`, `${concurrent.toFixed(0)} (per round: ${rows.map((x) => x.concurrent.toFixed(0)).join(', ')}; each into its own environment; call p50 / p99 ${percentile(concurrentLatencies, 50).toFixed(1)} / ${percentile(concurrentLatencies, 99).toFixed(1)} ms)`],
-      ['raw SQLite commits/s', `${commits.toFixed(0)} (one 1 KiB row per transaction, WAL, synchronous=FULL)`],
+      ['raw SQLite commits/s', `${commits.toFixed(0)} (one 1 KiB row per transaction, WAL, synchronous=FULL, the store's checkpoint interval)`],
       ['raw crypto promotions/s', `${crypto.toFixed(0)} (5 Ed25519 verifications + 1 signature each)`],
       ['ratio to raw commits', `${(rate / commits).toFixed(3)} one caller, ${(concurrent / commits).toFixed(3)} ${CONCURRENCY} callers (with the none target a promotion is one write transaction: the plan, 5 transition log entries, the receipt and its entry, the pointer)`],
       ['ratio to raw crypto', `${(rate / crypto).toFixed(3)} one caller, ${(concurrent / crypto).toFixed(3)} ${CONCURRENCY} callers (raw crypto on one thread)`],

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { entryBody, subjectKey } from '../src/adapters/sql/log.ts';
 import { PostgresStore } from '../src/adapters/store-postgres.ts';
-import { SqliteStore } from '../src/adapters/store-sqlite.ts';
+import { commitSettings, SqliteStore } from '../src/adapters/store-sqlite.ts';
 import { addArtifact } from '../src/app/artifacts.ts';
 import { systemClock, type Context } from '../src/app/workspace.ts';
 import type { LogEntryInput, Store } from '../src/core/ports.ts';
@@ -98,7 +98,7 @@ function custody(store: Store, ctx: Context, concurrency: number): Contender {
 function rawSqlite(path: string): Contender {
   const db = new DatabaseSync(path);
   db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA synchronous = FULL');
+  commitSettings(db);
   const log = db.prepare(LOG_INSERT);
   const art = db.prepare(ARTIFACT_INSERT);
   const logRow = logRows();

@@ -7,6 +7,7 @@
  */
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
+import { commitSettings } from '../src/adapters/store-sqlite.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signWorkspaceCheckpoint, proveEntry } from '../src/app/log.ts';
@@ -56,7 +57,7 @@ try {
   // (body, leaf hash, subtree hashes, subject key), precomputed so it pays for the database alone.
   const raw = new DatabaseSync(join(dir, 'raw.db'));
   raw.exec('PRAGMA journal_mode = WAL');
-  raw.exec('PRAGMA synchronous = FULL');
+  commitSettings(raw);
   raw.exec('CREATE TABLE raw (idx INTEGER PRIMARY KEY, body TEXT NOT NULL, leaf_hash BLOB NOT NULL, nodes BLOB, subject_bucket INTEGER, subject_key INTEGER)');
   const rawInsert = raw.prepare('INSERT INTO raw (idx, body, leaf_hash, nodes, subject_bucket, subject_key) VALUES (?, ?, ?, ?, ?, ?)');
   const rawTree = new CompactRange();

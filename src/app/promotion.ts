@@ -25,7 +25,7 @@
  * environment changes is read when it changes (a command target may run for
  * minutes, and soak is measured from the change).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { failpoint } from '../adapters/failpoints.ts';
 import { processAlive } from '../adapters/fs-durable.ts';
@@ -681,9 +681,16 @@ export interface PromoteInput {
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:/@+=-]{1,200}$/;
 
-/** `pr_` + the creation time in ms (hex) + 40 random bits: unique, and new rows land together in the index. */
+/**
+ * `pr_` + the creation time in ms (hex) + 40 random bits: unique, and new rows
+ * land together in the index. The bits are a v4 UUID's first ten hex digits
+ * (all random): `randomUUID` draws from a cached batch of CSPRNG output, where
+ * `randomBytes` made one call into OpenSSL per id (~1% of a promotion's
+ * main-thread time under load).
+ */
 export function newPromotionId(): string {
-  return `pr_${Date.now().toString(16).padStart(12, '0')}${randomBytes(5).toString('hex')}`;
+  const u = randomUUID();
+  return `pr_${Date.now().toString(16).padStart(12, '0')}${u.slice(0, 8)}${u.slice(9, 11)}`;
 }
 
 /**

@@ -3,11 +3,12 @@
  * group commit, and reads on a connection of their own.
  */
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
 import { MIGRATIONS } from '../../src/adapters/sql/migrations.ts';
-import { SqliteStore } from '../../src/adapters/store-sqlite.ts';
+import { commitSettings, SqliteStore } from '../../src/adapters/store-sqlite.ts';
 import { tempDir } from '../helpers.ts';
 
 const entry = (n: number) => ({ type: 'test.entry', actor: 'tester@example.com', time: '2025-01-01T00:00:00.000Z', subject: `s${n}`, payload: { n } });
@@ -22,6 +23,27 @@ describe('SqliteStore', () => {
     stores.push(s);
     return s;
   };
+
+  it('commits with synchronous=FULL and leaves the WAL to grow to 4,000 pages before a checkpoint copies it back', async () => {
+    const db = new DatabaseSync(':memory:');
+    commitSettings(db);
+    assert.equal(db.prepare('PRAGMA synchronous').get()?.['synchronous'], 2);
+    assert.equal(db.prepare('PRAGMA wal_autocheckpoint').get()?.['wal_autocheckpoint'], 4000);
+    db.close();
+    // On the store's own connection: ~3,000 pages in 30 commits. A checkpoint at SQLite's default of 1,000 pages
+    // would restart the WAL from its start, leaving the file near 4 MiB; here nothing is copied back yet.
+    const path = join(await tempDir('custody-sqlite-'), 'custody.db');
+    const store = await SqliteStore.open(path);
+    stores.push(store);
+    const big = 'x'.repeat(40_000);
+    for (let t = 0; t < 30; t++) {
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < 10; i++) await tx.log.append({ ...entry(t * 10 + i), payload: { n: t * 10 + i, big } });
+      });
+    }
+    const wal = statSync(`${path}-wal`).size;
+    assert.ok(wal > 2000 * 4096, `the WAL is ${wal} bytes`);
+  });
 
   it('commits a lone transaction by itself', async () => {
     const store = await fresh();

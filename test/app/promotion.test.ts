@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { safeSegment } from '../../src/adapters/target-fs.ts';
 import { evidenceFor, isOwnReceipt, storedEvidenceFor, verifyArtifact } from '../../src/app/evidence.ts';
 import { revokeKeyVersion, trustedKeys } from '../../src/app/keys.ts';
-import { approvePromotion, promote, rejectPromotion, rollback, showPromotion } from '../../src/app/promotion.ts';
+import { approvePromotion, newPromotionId, promote, rejectPromotion, rollback, showPromotion } from '../../src/app/promotion.ts';
 import { promotionHistory, promotionStatus } from '../../src/app/promotion-board.ts';
 import { verifyEnvironment } from '../../src/app/receipts.ts';
 import { VSA_PREDICATE_TYPE } from '../../src/core/promotion/index.ts';
@@ -296,6 +296,23 @@ describe('show, status and history', () => {
     assert.equal((await showPromotion(w.ctx, h.promotions[0]!.id)).state, 'awaiting-approval');
     await rejectsWithCode(() => showPromotion(w.ctx, 'pr_nope'), 'PROMOTION_NOT_FOUND');
     await rejectsWithCode(() => promotionStatus(w.ctx, { environment: 'qa' }), 'ENVIRONMENT_NOT_FOUND');
+  });
+});
+
+describe('promotion ids', () => {
+  it('are pr_, 12 hex digits of creation time in ms, then 40 random bits; distinct, and in creation order across milliseconds', async () => {
+    const before = Date.now();
+    const ids = Array.from({ length: 5000 }, () => newPromotionId());
+    const after = Date.now();
+    for (const id of ids) assert.match(id, /^pr_[0-9a-f]{22}$/);
+    assert.equal(new Set(ids).size, ids.length);
+    const times = ids.map((id) => parseInt(id.slice(3, 15), 16));
+    assert.ok(times.every((t) => t >= before && t <= after));
+    // The random part is not a counter: its digits take every value over 5,000 ids.
+    const tails = new Set(ids.flatMap((id) => [...id.slice(15)]));
+    assert.equal(tails.size, 16);
+    await new Promise((r) => setTimeout(r, 2));
+    assert.ok(newPromotionId() > (ids.at(-1) ?? ''));
   });
 });
 
