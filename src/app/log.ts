@@ -24,6 +24,7 @@ import {
   logNoteVerifierFor,
   MAX_NOTE_BYTES,
   parseCheckpointText,
+  parseEntryBody,
   parseEntryId,
   parseNote,
   parseVkey,
@@ -40,6 +41,7 @@ import {
 } from '../core/tlog/index.ts';
 import { DEFAULT_TAR_LIMITS, packTar, readTar, writeTar, type TarLimits, type TarMember } from '../adapters/evidence-tar.ts';
 import { readIfExists, readLimited } from '../adapters/read-limited.ts';
+import { PromotionLedger, rowDifference, type LoggedPromotion } from '../core/promotion/index.ts';
 import { auditRefusal } from './audit.ts';
 import { loadSigner } from './keys.ts';
 import { writeFileAtomic } from '../adapters/fs-durable.ts';
@@ -435,6 +437,8 @@ export interface AuditReport {
   checkpoints: number;
   /** The size up to which a valid checkpoint vouches for the log. */
   verifiedSize: number;
+  /** Promotion rows found equal to what their log entries say. */
+  promotions: number;
   finding?: Finding;
   /** Outside checkpoints compared (the workspace's stored copy, --checkpoint files). */
   outside: string[];
@@ -483,12 +487,14 @@ export async function auditVerify(ctx: Context, options: AuditOptions = {}): Pro
       entries: auditor.size,
       checkpoints: checked,
       verifiedSize: auditor.vouched.size,
+      promotions,
       ...(finding === undefined ? {} : { finding }),
       outside: outside.map((o) => o.source ?? ''),
     });
 
     // Stored checkpoints stream by (size, seq); outside ones are merged in by size.
     let checked = 0;
+    let promotions = 0;
     let cursor: { size: number; seq: number } | undefined;
     let buffer: AuditCheckpoint[] = [];
     let exhausted = false;
@@ -527,6 +533,18 @@ export async function auditVerify(ctx: Context, options: AuditOptions = {}): Pro
       return undefined;
     };
 
+    // The promotions' rows against their entries: final ones as the log reaches them, the rest at its end.
+    const ledger = new PromotionLedger();
+    let final: LoggedPromotion[] = [];
+    const compare = async (batch: readonly LoggedPromotion[]): Promise<Finding | undefined> => {
+      for (const logged of batch) {
+        promotions++;
+        const differs = rowDifference(logged, await tx.promotions.byId(logged.id));
+        if (differs) return { index: logged.index, kind: 'promotion-row', message: differs };
+      }
+      return undefined;
+    };
+
     let f = await drain(false);
     if (f) return report(f);
     for (let from = 0; ; ) {
@@ -536,14 +554,30 @@ export async function auditVerify(ctx: Context, options: AuditOptions = {}): Pro
       for (const row of rows) {
         f = auditor.entry(row.index, row.body, row.leafHash, row.nodes);
         if (f) return report(f);
+        // Canonical bodies write the type as this, unescaped; only those are parsed (a payload's strings are escaped).
+        if (row.body.includes('"type":"promotion.')) {
+          const step = ledger.entry(parseEntryBody(row.body));
+          if (step.kind === 'problem') return report({ index: row.index, kind: 'promotion-row', message: step.message });
+          if (step.kind === 'final') final.push(step.promotion);
+        }
         f = await drain(false);
         if (f) return report(f);
       }
       from = end;
+      if (final.length >= PAGE) {
+        f = await compare(final);
+        if (f) return report(f);
+        final = [];
+      }
       options.onProgress?.(auditor.size, total);
     }
-    f = (await drain(true)) ?? auditor.finish();
-    return report(f);
+    f = (await drain(true)) ?? auditor.finish() ?? (await compare([...final, ...ledger.unsettled()]));
+    if (f) return report(f);
+    const count = await tx.promotions.count();
+    if (count !== ledger.requested) {
+      return report({ index: auditor.size, kind: 'promotion-row', message: `the promotions table holds ${count} rows and the log requested ${ledger.requested} promotions: rows were added or removed outside Custody` });
+    }
+    return report();
   });
 }
 

@@ -58,7 +58,7 @@ export const LOG_STEPS: { title: string; run(d: DemoState): Promise<string> }[] 
       const tampered = await auditVerify(d.ctx);
       return [
         '$ custody audit verify',
-        `  ${intact.ok ? 'log intact' : 'TAMPERED'}: ${intact.entries} entries, ${intact.checkpoints} checkpoints verified`,
+        `  ${intact.ok ? 'log intact' : 'TAMPERED'}: ${intact.entries} entries, ${intact.checkpoints} checkpoints verified, ${intact.promotions} promotion rows agree with it`,
         '$ custody audit export --out evidence.tar && custody audit verify --evidence evidence.tar --log-key log.pub',
         `  ${exported.entries} entries exported; offline: ${offline.ok ? 'evidence intact' : 'TAMPERED'}`,
         '$ sqlite3 custody.db "UPDATE log_entries SET body = replace(body, \'1.4.2\', \'1.4.3\') WHERE idx = <the first entry naming 1.4.2>"',

@@ -177,6 +177,8 @@ export interface PromotionRepository {
    * policy's history gates read, without the plans.
    */
   settled(artifact: string): Promise<SettledPromotion[]>;
+  /** How many rows there are, whatever their state (`audit verify` compares it with the log's count). */
+  count(): Promise<number>;
 }
 
 /** A promotion that reached `promoted`: when, and, if it has since been superseded, how and when. */

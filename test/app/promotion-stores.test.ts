@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { auditVerify, signWorkspaceCheckpoint } from '../../src/app/log.ts';
 import { approvePromotion, promote, rollback } from '../../src/app/promotion.ts';
 import { verifyEnvironment } from '../../src/app/receipts.ts';
 import { forEachStore } from '../contract/stores.ts';
@@ -34,5 +35,10 @@ forEachStore((h) => {
     const v = await verifyEnvironment(w.ctx, { artifact: v1.digest, environment: 'prod' });
     assert.equal(v.ok, true, JSON.stringify(v.reasons));
     assert.deepEqual(v.chain.map((c) => [c.environment, c.kind]), [['prod', 'rollback'], ['staging', 'promotion'], ['dev', 'promotion']]);
+    // Every row reads back exactly as the log's promotion.* entries tell it (times, states, receipts), on this store too.
+    await signWorkspaceCheckpoint(w.ctx, { force: true });
+    const audit = await auditVerify(w.ctx);
+    assert.equal(audit.ok, true, JSON.stringify(audit.finding));
+    assert.equal(audit.promotions, 7);
   });
 });

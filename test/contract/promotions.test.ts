@@ -64,9 +64,10 @@ forEachStore((h) => {
     );
   });
 
-  it('lists newest first, filtered by environment, artifact, state and kind, and counts seq up', async () => {
+  it('lists newest first, filtered by environment, artifact, state and kind, counts seq up, and counts every row', async () => {
     const { store } = await h.fresh();
     assert.equal(await store.read((tx) => tx.promotions.nextSeq()), 1);
+    assert.equal(await store.read((tx) => tx.promotions.count()), 0);
     await store.transaction(async (tx) => {
       await tx.promotions.insert(promotion('pr_1', 1, { state: 'promoted' }));
       await tx.promotions.insert(promotion('pr_2', 2, { environment: 'dev', state: 'rejected' }));
@@ -75,6 +76,7 @@ forEachStore((h) => {
     });
     await store.read(async (tx) => {
       assert.equal(await tx.promotions.nextSeq(), 11);
+      assert.equal(await tx.promotions.count(), 4);
       assert.deepEqual((await tx.promotions.list()).map((p) => p.id), ['pr_10', 'pr_3', 'pr_2', 'pr_1']);
       assert.deepEqual((await tx.promotions.list({ environment: 'prod' })).map((p) => p.id), ['pr_10', 'pr_3', 'pr_1']);
       assert.deepEqual((await tx.promotions.list({ artifact: promotion('x', 1).artifact.digest })).map((p) => p.id), ['pr_10', 'pr_1']);

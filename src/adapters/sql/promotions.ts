@@ -131,6 +131,10 @@ export function promotionRepository(db: SqlExecutor): PromotionRepository {
       const r = await db.get<PromotionRow>(`SELECT ${COLUMNS} FROM promotions WHERE requested_by = ? AND environment = ? AND idempotency_key = ?`, [requestedBy, environment, key]);
       return r && fromRow(r);
     },
+    async count() {
+      const r = await db.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM promotions');
+      return toInt(r?.n ?? 0);
+    },
     async nextSeq() {
       const r = await db.get<{ n: unknown }>('SELECT COALESCE(MAX(seq) + 1, 1) AS n FROM promotions');
       return toInt(r?.n ?? 1);

@@ -108,6 +108,7 @@ export const AUDIT_OPERATIONS = [
       entries: z.number().int(),
       checkpoints: z.number().int(),
       verifiedSize: z.number().int(),
+      promotions: z.number().int().describe("promotion rows found equal to what the log's promotion.* entries say of them"),
       finding: FindingSchema.optional(),
       outside: z.array(z.string()),
     }),

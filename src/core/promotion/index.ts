@@ -17,4 +17,5 @@ export {
   type ReceiptPredicate,
 } from './receipt.ts';
 export { inclusionChecker, verifyDeployment, type ChainLink, type CurrentSource, type DeployRequest, type DeployVerification, type LogRecord } from './deploy.ts';
+export { PromotionLedger, rowDifference, type LedgerEntry, type LedgerStep, type LoggedPromotion } from './ledger.ts';
 export type * from './types.ts';

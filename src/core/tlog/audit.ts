@@ -36,7 +36,9 @@ export type FindingKind =
   /** A trusted checkpoint kept outside the database (stored file, witness) is ahead of or diverges from the log. */
   | 'rollback'
   /** Entries after the last valid checkpoint: nothing signed vouches for them. */
-  | 'uncovered';
+  | 'uncovered'
+  /** A promotion's row disagrees with its `promotion.*` entries, or there is a row the log never requested (core/promotion/ledger.ts). */
+  | 'promotion-row';
 
 export interface Finding {
   /** The first index at which the log differs from what was recorded or signed. */
