@@ -21,9 +21,12 @@
  * another that arrives meanwhile is rejected as superseded, or, with
  * `concurrency: queue`, waits its turn and is planned again.
  *
- * Time. The decision's reference time is read once per plan; the instant an
- * environment changes is read when it changes (a command target may run for
- * minutes, and soak is measured from the change).
+ * Time. A request (or a vote) reads the clock once: its row, its log entries,
+ * the signatures checked ahead and the plan it makes share that instant, and
+ * so does the whole promotion when its target moves nothing. The instant an
+ * environment changes through a target is read when it changes (a command
+ * target may run for minutes, and soak is measured from the change); a queued
+ * promotion's later turn is a new decision at its own time.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -302,9 +305,10 @@ async function planNow(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, now:
  * or `awaiting-approval`, plan and move on (S2, S3). Returns what the caller
  * must do next outside the transaction.
  */
-async function advance(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, mode: 'supersede' | 'queue', isNew = false): Promise<Step> {
+async function advance(tx: Tx, e: Engine, p: Promotion, artifact: Artifact, mode: 'supersede' | 'queue', isNew = false, at?: Date): Promise<Step> {
   const { ctx } = e;
-  const now = ctx.clock.now();
+  // The operation's reference time when it started this transaction (a request, a vote); a later turn of a queued promotion has its own.
+  const now = at ?? ctx.clock.now();
   const envConfig = environmentConfig(ctx, p.environment);
   const view = await readEnvironment(tx, p.environment);
   const { state } = view;
@@ -734,7 +738,9 @@ async function requestOne(ctx: Context, input: RequestInput, deps: PromotionDeps
     const e: Engine = { ctx, deps, receipt: await deps.loadSigner(ctx, envConfig.receiptKey, 'promotion-receipt') };
     // Side by side with other promotions, the signature checks run on the pool while this thread serves the others'
     // transactions; alone, a worker thread would cost more than it saves.
-    if (inFlight > 1 && deps.evidenceFor === defaultEvidenceFor) e.preverified = await preverifyEvidence(ctx, input.artifactDigest ?? input.artifact, ctx.clock.now());
+    // One reference time for the request: its row, its log entries, the plan and the signatures checked ahead.
+    const now = ctx.clock.now();
+    if (inFlight > 1 && deps.evidenceFor === defaultEvidenceFor) e.preverified = await preverifyEvidence(ctx, input.artifactDigest ?? input.artifact, now);
     const first = await ctx.store
       .transaction(async (tx): Promise<Step | { kind: 'replay'; promotion: Promotion }> => {
         const artifact = await findArtifact(tx, input.artifactDigest ?? input.artifact);
@@ -743,7 +749,6 @@ async function requestOne(ctx: Context, input: RequestInput, deps: PromotionDeps
           const earlier = await tx.promotions.byIdempotencyKey(ctx.actor.identity, input.to, input.idempotencyKey);
           if (earlier) return { kind: 'replay', promotion: sameRequest(earlier, artifact, input) };
         }
-        const now = ctx.clock.now();
         const time = now.toISOString();
         const p: Promotion = {
           id: (deps.newId ?? newPromotionId)(),
@@ -774,7 +779,7 @@ async function requestOne(ctx: Context, input: RequestInput, deps: PromotionDeps
           subject: artifact.digest,
           payload: { promotion: p.id, environment: p.environment, kind: p.kind, name: artifact.name, version: artifact.version, ...(p.idempotencyKey === null ? {} : { idempotencyKey: p.idempotencyKey }) },
         });
-        return advance(tx, e, p, artifact, envConfig.concurrency, true);
+        return advance(tx, e, p, artifact, envConfig.concurrency, true, now);
       })
       .catch(async (err: unknown) => {
         // Two retries with one key at once: the second insert loses the unique index; the first promotion is the answer.
@@ -891,7 +896,7 @@ async function castVote(ctx: Context, target: { id: string; environment?: string
         return { kind: 'done', promotion: p };
       }
       // An approval is never thrown away because the environment is busy: it waits its turn.
-      return advance(tx, e, p, artifact, 'queue');
+      return advance(tx, e, p, artifact, 'queue', false, now);
     });
     if (step.kind === 'replay') return viewOf(step.promotion, await votesOf(ctx, step.promotion.id), true);
     const done = await attachProof(ctx, await drive(e, step, 'queue'));
@@ -962,6 +967,7 @@ export async function rollback(ctx: Context, input: RollbackInput, deps: Promoti
   // Refused: say which older version would pass today, without recording anything for it.
   const later = candidates.slice(candidates.indexOf(chosen) + 1);
   const suggestion = await ctx.store.read(async (tx) => {
+    const now = ctx.clock.now();
     const refused = await tx.promotions.byId(view.id);
     if (!refused) return null;
     const e: Engine = { ctx, deps, receipt: undefined };
@@ -969,7 +975,7 @@ export async function rollback(ctx: Context, input: RollbackInput, deps: Promoti
       const artifact = await tx.artifacts.byDigest(c.digest as Artifact['digest']);
       if (!artifact) continue;
       const probe: Promotion = { ...refused, artifact: { digest: artifact.digest, name: artifact.name, version: artifact.version } };
-      const { plan } = await planNow(tx, e, probe, artifact, ctx.clock.now(), false);
+      const { plan } = await planNow(tx, e, probe, artifact, now, false);
       if (plan.action === 'apply') return { ...c, outcome: 'pass' as const };
       if (plan.action === 'await-approval') return { ...c, outcome: 'pending' as const };
     }

@@ -299,6 +299,26 @@ describe('show, status and history', () => {
   });
 });
 
+describe('one reference time', () => {
+  it('a promotion that applies in one transaction is requested, planned, receipted and promoted at one instant, however the clock moves meanwhile', async () => {
+    const w = await promoWorld();
+    const a = await w.build('1.0.0');
+    const base = w.clock.now().getTime();
+    let calls = 0;
+    // A clock a second further on at every reading: any second reading inside the operation shows.
+    w.clock.now = () => new Date(base + 1000 * ++calls);
+    const before = await w.ctx.store.read((tx) => tx.log.size());
+    const p = await promote(w.ctx, { artifact: a.digest, to: 'dev' });
+    assert.equal(p.state, 'promoted', JSON.stringify(p.reasons));
+    const entries = (await w.ctx.store.read((tx) => tx.log.range(before, 100))).filter((e) => e.subject === a.digest);
+    assert.deepEqual(entries.map((e) => e.type), ['promotion.requested', 'promotion.evaluating', 'promotion.applying', 'evidence.stored', 'promotion.promoted']);
+    const times = new Set(entries.map((e) => e.time));
+    assert.equal(times.size, 1, [...times].join(', '));
+    assert.equal(p.decision?.time, entries[0]?.time);
+    assert.equal(p.requestedAt, entries[0]?.time);
+  });
+});
+
 describe('promotion ids', () => {
   it('are pr_, 12 hex digits of creation time in ms, then 40 random bits; distinct, and in creation order across milliseconds', async () => {
     const before = Date.now();
