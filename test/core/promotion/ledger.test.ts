@@ -14,6 +14,23 @@ const entry = (type: string, id: string, minute: number, payload: Record<string,
   payload: { promotion: id, environment: 'dev', kind: 'promotion', name: 'pkg:npm/app', version: '1.0.0', ...payload },
 });
 
+/** pr_a as the log tells it: promoted at minute 2, replaced at 9. */
+const LOGGED: LoggedPromotion = {
+  id: 'pr_a',
+  environment: 'dev',
+  digest: DIGEST,
+  version: '1.0.0',
+  kind: 'promotion',
+  state: 'replaced',
+  requestedBy: 'ci:deployer',
+  requestedAt: at(0),
+  updatedAt: at(9),
+  finishedAt: at(2),
+  receipt: `sha256:${'cd'.repeat(32)}`,
+  logIndex: 4,
+  index: 5,
+};
+
 /** Feeds entries; returns the promotions that became final, and fails on a problem. */
 function feed(ledger: PromotionLedger, entries: LedgerEntry[]): LoggedPromotion[] {
   const out: LoggedPromotion[] = [];
@@ -39,21 +56,7 @@ describe('PromotionLedger', () => {
     assert.deepEqual(final, []);
     assert.equal(l.unsettled().length, 1);
     const [replaced] = feed(l, [entry('promotion.replaced', 'pr_a', 9)]);
-    assert.deepEqual(replaced, {
-      id: 'pr_a',
-      environment: 'dev',
-      digest: DIGEST,
-      version: '1.0.0',
-      kind: 'promotion',
-      state: 'replaced',
-      requestedBy: 'ci:deployer',
-      requestedAt: at(0),
-      updatedAt: at(9),
-      finishedAt: at(2),
-      receipt: `sha256:${'cd'.repeat(32)}` as const,
-      logIndex: 104,
-      index: 105,
-    });
+    assert.deepEqual(replaced, { ...LOGGED, logIndex: 104, index: 105 });
     assert.deepEqual(l.unsettled(), []);
     assert.equal(l.requested, 1);
   });
@@ -96,37 +99,17 @@ describe('PromotionLedger', () => {
 });
 
 describe('rowDifference', () => {
-  const logged: LoggedPromotion = {
-    id: 'pr_a',
-    environment: 'dev',
-    digest: DIGEST,
-    version: '1.0.0',
-    kind: 'promotion',
-    state: 'replaced',
-    requestedBy: 'ci:deployer',
-    requestedAt: at(0),
-    updatedAt: at(9),
-    finishedAt: at(2),
-    receipt: `sha256:${'cd'.repeat(32)}` as const,
-    logIndex: 4,
-    index: 5,
-  };
+  // The row Custody writes for LOGGED: the same facts, plus what the log does not carry.
+  const { digest: _digest, version, index: _index, ...same } = LOGGED;
   const row = (over: Partial<Promotion> = {}): Promotion => ({
-    id: 'pr_a',
-    environment: 'dev',
-    artifact: { digest: DIGEST, name: 'pkg:npm/app', version: '1.0.0' },
+    ...same,
     kind: 'promotion',
-    state: 'replaced',
-    requestedBy: 'ci:deployer',
-    requestedAt: at(0),
-    updatedAt: at(9),
-    finishedAt: at(2),
+    artifact: { digest: DIGEST, name: 'pkg:npm/app', version },
+    receipt: `sha256:${'cd'.repeat(32)}` as const,
     idempotencyKey: null,
     plan: null,
     outcome: null,
     targetOutput: null,
-    receipt: `sha256:${'cd'.repeat(32)}` as const,
-    logIndex: 4,
     proof: null,
     owner: null,
     leaseExpiresAt: null,
@@ -135,16 +118,16 @@ describe('rowDifference', () => {
   });
 
   it('agrees with an equal row, whatever it holds beyond the log (plan, proof, owner, lease)', () => {
-    assert.equal(rowDifference(logged, row({ owner: 'h:1:x', leaseExpiresAt: at(30), outcome: { code: 'X', message: 'y' } })), undefined);
+    assert.equal(rowDifference(LOGGED, row({ owner: 'h:1:x', leaseExpiresAt: at(30), outcome: { code: 'X', message: 'y' } })), undefined);
   });
 
   it('names every field that differs, with both values, and a missing row', () => {
-    assert.equal(rowDifference(logged, row({ finishedAt: at(1) })), `the row of pr_a says finished at "${at(1)}" (the log: "${at(2)}")`);
+    assert.equal(rowDifference(LOGGED, row({ finishedAt: at(1) })), `the row of pr_a says finished at "${at(1)}" (the log: "${at(2)}")`);
     assert.equal(
-      rowDifference(logged, row({ state: 'promoted', environment: 'prod', artifact: { digest: `sha256:${'ef'.repeat(32)}` as const, name: 'pkg:npm/app', version: '9.9.9' }, receipt: null, logIndex: null })),
+      rowDifference(LOGGED, row({ state: 'promoted', environment: 'prod', artifact: { digest: `sha256:${'ef'.repeat(32)}` as const, name: 'pkg:npm/app', version: '9.9.9' }, receipt: null, logIndex: null })),
       `the row of pr_a says environment "prod" (the log: "dev"), artifact "sha256:${'ef'.repeat(32)}" (the log: "${DIGEST}"), version "9.9.9" (the log: "1.0.0"), state "promoted" (the log: "replaced"), receipt none (the log: "sha256:${'cd'.repeat(32)}"), log index none (the log: 4)`,
     );
-    assert.equal(rowDifference(logged, row({ requestedBy: 'mallory', requestedAt: at(1), updatedAt: at(8), kind: 'rollback' })), `the row of pr_a says kind "rollback" (the log: "promotion"), requested by "mallory" (the log: "ci:deployer"), requested at "${at(1)}" (the log: "${at(0)}"), updated at "${at(8)}" (the log: "${at(9)}")`);
-    assert.equal(rowDifference(logged, undefined), 'pr_a is in the log (last at entry 5) and has no row');
+    assert.equal(rowDifference(LOGGED, row({ requestedBy: 'mallory', requestedAt: at(1), updatedAt: at(8), kind: 'rollback' })), `the row of pr_a says kind "rollback" (the log: "promotion"), requested by "mallory" (the log: "ci:deployer"), requested at "${at(1)}" (the log: "${at(0)}"), updated at "${at(8)}" (the log: "${at(9)}")`);
+    assert.equal(rowDifference(LOGGED, undefined), 'pr_a is in the log (last at entry 5) and has no row');
   });
 });
