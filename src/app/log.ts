@@ -538,9 +538,9 @@ export async function auditVerify(ctx: Context, options: AuditOptions = {}): Pro
     let final: LoggedPromotion[] = [];
     const compare = async (batch: readonly LoggedPromotion[]): Promise<Finding | undefined> => {
       for (const logged of batch) {
-        promotions++;
         const differs = rowDifference(logged, await tx.promotions.byId(logged.id));
         if (differs) return { index: logged.index, kind: 'promotion-row', message: differs };
+        promotions++;
       }
       return undefined;
     };
@@ -554,7 +554,8 @@ export async function auditVerify(ctx: Context, options: AuditOptions = {}): Pro
       for (const row of rows) {
         f = auditor.entry(row.index, row.body, row.leafHash, row.nodes);
         if (f) return report(f);
-        // Canonical bodies write the type as this, unescaped; only those are parsed (a payload's strings are escaped).
+        // Only a body that may be a promotion's entry is parsed: its top-level type is written unescaped like this (a
+        // payload that happens to match is parsed and passed over by its type).
         if (row.body.includes('"type":"promotion.')) {
           const step = ledger.entry(parseEntryBody(row.body));
           if (step.kind === 'problem') return report({ index: row.index, kind: 'promotion-row', message: step.message });

@@ -21,9 +21,9 @@
  * another that arrives meanwhile is rejected as superseded, or, with
  * `concurrency: queue`, waits its turn and is planned again.
  *
- * Time. A request (or a vote) reads the clock once: its row, its log entries,
- * the signatures checked ahead and the plan it makes share that instant, and
- * so does the whole promotion when its target moves nothing. The instant an
+ * Time. A request (or a vote) reads the clock once, as its transaction
+ * starts: its row, its log entries and the plan it makes share that instant,
+ * and so does the whole promotion when its target moves nothing. The instant an
  * environment changes through a target is read when it changes (a command
  * target may run for minutes, and soak is measured from the change); a queued
  * promotion's later turn is a new decision at its own time.
@@ -738,9 +738,7 @@ async function requestOne(ctx: Context, input: RequestInput, deps: PromotionDeps
     const e: Engine = { ctx, deps, receipt: await deps.loadSigner(ctx, envConfig.receiptKey, 'promotion-receipt') };
     // Side by side with other promotions, the signature checks run on the pool while this thread serves the others'
     // transactions; alone, a worker thread would cost more than it saves.
-    // One reference time for the request: its row, its log entries, the plan and the signatures checked ahead.
-    const now = ctx.clock.now();
-    if (inFlight > 1 && deps.evidenceFor === defaultEvidenceFor) e.preverified = await preverifyEvidence(ctx, input.artifactDigest ?? input.artifact, now);
+    if (inFlight > 1 && deps.evidenceFor === defaultEvidenceFor) e.preverified = await preverifyEvidence(ctx, input.artifactDigest ?? input.artifact, ctx.clock.now());
     const first = await ctx.store
       .transaction(async (tx): Promise<Step | { kind: 'replay'; promotion: Promotion }> => {
         const artifact = await findArtifact(tx, input.artifactDigest ?? input.artifact);
@@ -749,6 +747,9 @@ async function requestOne(ctx: Context, input: RequestInput, deps: PromotionDeps
           const earlier = await tx.promotions.byIdempotencyKey(ctx.actor.identity, input.to, input.idempotencyKey);
           if (earlier) return { kind: 'replay', promotion: sameRequest(earlier, artifact, input) };
         }
+        // One reference time for the request, read as its transaction starts (so the log's times follow its order):
+        // its row, its log entries and the plan it makes share it.
+        const now = ctx.clock.now();
         const time = now.toISOString();
         const p: Promotion = {
           id: (deps.newId ?? newPromotionId)(),
