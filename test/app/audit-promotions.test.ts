@@ -4,10 +4,12 @@
  * behind Custody's back must not pass for the truth while the log stays intact.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { auditVerify, signWorkspaceCheckpoint } from '../../src/app/log.ts';
 import { promote } from '../../src/app/promotion.ts';
+import { cli } from '../helpers.ts';
 import { tamper } from '../fixtures/tlog.ts';
 import { promoWorld, type PromoWorld } from './promotion-fixture.ts';
 
@@ -72,6 +74,21 @@ describe('audit verify: promotion rows against the log', () => {
     assert.equal(report.finding?.kind, 'promotion-row');
     assert.equal(report.finding?.message, 'the promotions table holds 5 rows and the log requested 4 promotions: rows were added or removed outside Custody');
     assert.equal(report.finding?.index, report.entries);
+  });
+
+  it('custody audit verify: exit 1, and says the rows were edited while the log itself verified', async () => {
+    const { w, db, replaced } = await promoted();
+    // The deployer audits too here (`audit verify` asks for the auditor role).
+    const config = join(w.ws.home, 'custody.yaml');
+    await writeFile(config, (await readFile(config, 'utf8')).replace('[builder, signer, deployer,', '[auditor, builder, signer, deployer,'));
+    assert.equal((await cli(['audit', 'verify', '--home', w.ws.home])).stdout, `log intact: ${(await auditVerify(w.ctx)).entries} entries, 5 checkpoints verified, 4 promotion rows agree with it; consistent with the workspace's copy (latest-checkpoint)\n`);
+    tamper(db, (d) => d.prepare("UPDATE promotions SET finished_at = '2020-01-01T00:00:00.000Z' WHERE id = ?").run(replaced));
+    const human = await cli(['audit', 'verify', '--home', w.ws.home]);
+    assert.equal(human.code, 1);
+    assert.match(human.stdout, new RegExp(`^promotion rows TAMPERED \\(the log itself verified\\): first difference at entry \\d+: promotion-row: the row of ${replaced} says finished at`));
+    const json = await cli(['audit', 'verify', '--home', w.ws.home, '--json']);
+    assert.equal(json.code, 1);
+    assert.equal(json.json<{ finding: { kind: string } }>().finding.kind, 'promotion-row');
   });
 
   it('ignores what is not the log\'s to say: the proof attached later, the owner and lease of an apply', async () => {

@@ -68,7 +68,9 @@ export function registerAudit(r: Registrar): void {
         const report = await invoke(g, 'audit.verify', { checkpoints, logKeys }, { onProgress: (p) => bar.update(p.bytes, p.total) }).finally(() => bar.done());
         const human = report.ok
           ? `log intact: ${report.entries} entries, ${report.checkpoints} checkpoints verified, ${report.promotions} promotion rows agree with it${report.outside.length > 0 ? `; consistent with ${report.outside.join(', ')}` : ''}`
-          : `log TAMPERED: ${report.finding ? describeFinding(report.finding) : 'unknown'}`;
+          : report.finding?.kind === 'promotion-row'
+            ? `promotion rows TAMPERED (the log itself verified): ${describeFinding(report.finding)}`
+            : `log TAMPERED: ${report.finding ? describeFinding(report.finding) : 'unknown'}`;
         return { json: report, human, exitCode: report.ok ? 0 : 1 };
       });
     });
