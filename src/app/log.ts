@@ -554,9 +554,9 @@ export async function auditVerify(ctx: Context, options: AuditOptions = {}): Pro
       for (const row of rows) {
         f = auditor.entry(row.index, row.body, row.leafHash, row.nodes);
         if (f) return report(f);
-        // Only a body that may be a promotion's entry is parsed: its top-level type is written unescaped like this (a
-        // payload that happens to match is parsed and passed over by its type).
-        if (row.body.includes('"type":"promotion.')) {
+        // Only a body that may be a promotion's or a vote's entry is parsed: its top-level type is written unescaped like
+        // this (a payload that happens to match is parsed and passed over by its type).
+        if (row.body.includes('"type":"promotion.') || row.body.includes('"type":"approval.')) {
           const step = ledger.entry(parseEntryBody(row.body));
           if (step.kind === 'problem') return report({ index: row.index, kind: 'promotion-row', message: step.message });
           if (step.kind === 'final') final.push(step.promotion);

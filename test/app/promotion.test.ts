@@ -7,6 +7,8 @@ import { evidenceFor, isOwnReceipt, storedEvidenceFor, verifyArtifact } from '..
 import { revokeKeyVersion, trustedKeys } from '../../src/app/keys.ts';
 import { approvePromotion, newPromotionId, promote, rejectPromotion, rollback, showPromotion } from '../../src/app/promotion.ts';
 import { promotionHistory, promotionStatus } from '../../src/app/promotion-board.ts';
+import { auditVerify, signWorkspaceCheckpoint } from '../../src/app/log.ts';
+import { tamper } from '../fixtures/tlog.ts';
 import { verifyEnvironment } from '../../src/app/receipts.ts';
 import { VSA_PREDICATE_TYPE } from '../../src/core/promotion/index.ts';
 import { rejectsWithCode } from '../helpers.ts';
@@ -181,6 +183,28 @@ describe('approvals', () => {
     assert.deepEqual(fresh.approvals.map((v) => [v.identity, v.invalidated]).sort(), [[CAROL, null], [DAVE, null]]);
     const types = (await w.ctx.store.read(async (tx) => tx.log.range(0, await tx.log.size()))).map((e) => e.type);
     assert.ok(types.includes('approval.invalidated'));
+    // The audit follows the votes through invalidation and recast: the apply relied on approvals the log holds.
+    await signWorkspaceCheckpoint(w.ctx, { force: true });
+    const audit = await auditVerify(w.ctx);
+    assert.equal(audit.ok, true, JSON.stringify(audit.finding));
+  });
+
+  it('audit verify finds an apply that counted a vote the log never recorded (an approvals row forged to meet the quorum)', async () => {
+    const { w, p } = await awaiting(2);
+    await approvePromotion(await w.as(CAROL), { id: p.id });
+    // With write access to the database: a third approver's row, a copy of Carol's.
+    tamper(join(w.ws.home, 'custody.db'), (db) => {
+      db.prepare("INSERT INTO approvals (promotion, identity, vote, comment, roles, member_of, time, fingerprint, seen) SELECT promotion, 'eve@acme.example', vote, comment, roles, member_of, time, fingerprint, seen FROM approvals WHERE promotion = ? AND identity = ?").run(p.id, CAROL);
+    });
+    const done = await approvePromotion(await w.as(DAVE), { id: p.id });
+    assert.equal(done.state, 'promoted');
+    assert.ok(done.approvals.some((v) => v.identity === 'eve@acme.example' && v.counted), 'the engine counted the forged row');
+    await signWorkspaceCheckpoint(w.ctx, { force: true });
+    const audit = await auditVerify(w.ctx);
+    assert.equal(audit.finding?.kind, 'promotion-row');
+    assert.match(audit.finding?.message ?? '', new RegExp(`applies ${p.id} relying on an approval by "eve@acme.example" that the log does not hold`));
+    const applying = (await w.ctx.store.read(async (tx) => tx.log.range(0, await tx.log.size()))).find((e) => e.type === 'promotion.applying' && e.payload['promotion'] === p.id);
+    assert.equal(audit.finding?.index, applying?.index);
   });
 
   it('invalidates an approval when a key that signed the evidence was revoked since the vote', async () => {

@@ -10,6 +10,10 @@
  * `promoted`, a row inserted for a promotion that never happened) leaves the
  * log intact; `audit verify` finds it by comparing the two.
  *
+ * The votes too: an apply that relied on an approval the log does not hold
+ * (an approvals row forged to meet a quorum, or one invalidated since) is a
+ * finding of the log alone.
+ *
  * Pure. Memory: the promotions not yet in a final state (at most one
  * `promoted` per environment, plus those in flight); a promotion is handed
  * back for comparison as soon as it is final.
@@ -53,11 +57,14 @@ const NONE: LedgerStep = { kind: 'none' };
 
 export class PromotionLedger {
   private readonly open = new Map<string, LoggedPromotion>();
+  /** Per open promotion: the identities whose approval the log holds and has not invalidated since. */
+  private readonly approvers = new Map<string, Set<string>>();
   /** Promotions the log requested: the number of rows there must be. */
   requested = 0;
 
   /** Folds one entry in (in log order); entries of other types pass through. */
   entry(e: LedgerEntry): LedgerStep {
+    if (e.type.startsWith('approval.')) return this.vote(e);
     if (!e.type.startsWith(PREFIX)) return NONE;
     const to = e.type.slice(PREFIX.length);
     const id = e.payload['promotion'];
@@ -85,6 +92,16 @@ export class PromotionLedger {
     const p = this.open.get(id);
     if (!p) return { kind: 'problem', message: `entry ${e.index} moves ${id} to ${to}, but the log never requested it or it was already final` };
     if (!canTransition(p.state, to)) return { kind: 'problem', message: `entry ${e.index} moves ${id} from ${p.state} to ${to}, which the state machine does not allow` };
+    if (to === 'applying') {
+      // Separation of duties stands on the votes: every approval an apply relied on was given, in the log, and still stood.
+      const relied = e.payload['approvals'];
+      const held = this.approvers.get(id);
+      for (const identity of Array.isArray(relied) ? relied : []) {
+        if (typeof identity !== 'string' || !held?.has(identity)) {
+          return { kind: 'problem', message: `entry ${e.index} applies ${id} relying on an approval by ${JSON.stringify(identity)} that the log does not hold (never given, or invalidated since)` };
+        }
+      }
+    }
     p.state = to;
     p.updatedAt = e.time;
     p.index = e.index;
@@ -96,7 +113,22 @@ export class PromotionLedger {
     }
     if (!isTerminal(to)) return NONE;
     this.open.delete(id);
+    this.approvers.delete(id);
     return { kind: 'final', promotion: p };
+  }
+
+  /** `approval.given` adds its actor's vote to an open promotion; `approval.invalidated` takes the named identity's away. */
+  private vote(e: LedgerEntry): LedgerStep {
+    const id = e.payload['promotion'];
+    if (typeof id !== 'string' || !this.open.has(id)) return NONE;
+    if (e.type === 'approval.given') {
+      let held = this.approvers.get(id);
+      if (!held) this.approvers.set(id, (held = new Set()));
+      held.add(e.actor);
+    } else if (e.type === 'approval.invalidated' && typeof e.payload['identity'] === 'string') {
+      this.approvers.get(id)?.delete(e.payload['identity']);
+    }
+    return NONE;
   }
 
   /** The promotions still open at the end of the log (in flight, or current in their environment). */

@@ -98,6 +98,40 @@ describe('PromotionLedger', () => {
   });
 });
 
+describe('PromotionLedger: the votes an apply relied on', () => {
+  const flow = (votes: LedgerEntry[], relied: string[]) => {
+    const l = new PromotionLedger();
+    const entries = [
+      entry('promotion.requested', 'pr_v', 0),
+      entry('promotion.evaluating', 'pr_v', 0),
+      entry('promotion.awaiting-approval', 'pr_v', 0),
+      ...votes,
+      entry('promotion.evaluating', 'pr_v', 5),
+      entry('promotion.applying', 'pr_v', 5, { approvals: relied }),
+    ];
+    for (const e of entries) {
+      const s = l.entry(e);
+      if (s.kind === 'problem') return s.message;
+    }
+    return undefined;
+  };
+  const given = (who: string, minute: number) => entry('approval.given', 'pr_v', minute, { vote: 'approve' }, who);
+  const invalidated = (who: string, minute: number) => entry('approval.invalidated', 'pr_v', minute, { identity: who, reason: 'evidence added since the vote' });
+
+  it('accepts an apply whose every counted vote was given and still stands, a recast one included', () => {
+    assert.equal(flow([given('carol', 1), given('dave', 2)], ['carol', 'dave']), undefined);
+    assert.equal(flow([given('carol', 1), invalidated('carol', 2), given('carol', 3), given('dave', 4)], ['carol', 'dave']), undefined);
+    // Votes on another promotion, or on none the log has, change nothing here.
+    assert.equal(flow([given('carol', 1), entry('approval.given', 'pr_other', 1, {}, 'dave')], ['carol']), undefined);
+  });
+
+  it('reports an apply that counted a vote never given, or one invalidated since', () => {
+    assert.match(flow([given('carol', 1)], ['carol', 'eve']) ?? '', /applies pr_v relying on an approval by "eve" that the log does not hold/);
+    assert.match(flow([given('carol', 1), given('dave', 2), invalidated('dave', 3)], ['carol', 'dave']) ?? '', /approval by "dave"/);
+    assert.match(flow([entry('approval.given', 'pr_other', 1, {}, 'carol')], ['carol']) ?? '', /approval by "carol"/);
+  });
+});
+
 describe('rowDifference', () => {
   // The row Custody writes for LOGGED: the same facts, plus what the log does not carry.
   const { digest: _digest, version, index: _index, ...same } = LOGGED;
