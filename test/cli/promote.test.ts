@@ -10,6 +10,8 @@ import { readFile, readlink, writeFile, cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { safeSegment } from '../../src/adapters/target-fs.ts';
+import { auditVerify, signWorkspaceCheckpoint } from '../../src/app/log.ts';
+import type { Context } from '../../src/app/workspace.ts';
 import { BIN, cli, spawnCli, tempDir } from '../helpers.ts';
 import { CAROL, BUILDER, promoWorld, type PromoWorld } from '../app/promotion-fixture.ts';
 
@@ -30,6 +32,14 @@ function env(): Record<string, string> {
 
 async function world(options: Parameters<typeof promoWorld>[0] = {}): Promise<PromoWorld> {
   return promoWorld({ realTime: true, ...options });
+}
+
+/** After a crash and its recovery the rows still say what the log says (audit verify, promotion rows included). */
+async function auditedIntact(ctx: Context): Promise<void> {
+  await signWorkspaceCheckpoint(ctx, { force: true });
+  const audit = await auditVerify(ctx);
+  assert.equal(audit.ok, true, JSON.stringify(audit.finding));
+  assert.ok(audit.promotions >= 2);
 }
 
 describe('custody promote / approve / reject / status / history (in-process)', () => {
@@ -249,6 +259,7 @@ describe('real processes: concurrency and crashes', () => {
       // No acknowledged promotion lost: 1.0.0's promotion is still recorded, now replaced.
       const history = await w.ctx.store.read((tx) => tx.promotions.list({ environment: 'dev' }));
       assert.deepEqual(history.map((p) => [p.artifact.version, p.state]), [['1.1.0', 'promoted'], ['1.0.0', 'replaced']]);
+      await auditedIntact(w.ctx);
     });
   }
 
@@ -269,5 +280,6 @@ describe('real processes: concurrency and crashes', () => {
     const all = await w.ctx.store.read((tx) => tx.promotions.list({ environment: 'dev' }));
     assert.deepEqual(all.map((p) => [p.artifact.version, p.state]), [['1.1.0', 'promoted'], ['1.0.0', 'replaced']]);
     assert.match(all[1]?.targetOutput ?? '', /deployed 1\.0\.0 resumed=1/);
+    await auditedIntact(w.ctx);
   });
 });
