@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { auditVerify, describeFinding, exportEvidence, proveEntry, signCheckpointNow, verifyEvidence } from '../app/log.ts';
+import { auditVerify, describeFinding, exportEvidence, proveEntry, signCheckpointNow, verifyEvidence, type AuditReport } from '../app/log.ts';
 import { createKey, exportPublicKey, listKeys } from '../app/keys.ts';
 import { DB_FILE } from '../app/workspace.ts';
 import type { DemoState } from './demo.ts';
@@ -42,15 +42,22 @@ export const LOG_STEPS: { title: string; run(d: DemoState): Promise<string> }[] 
     },
   },
   {
-    title: 'Audit: verify the whole log, export offline evidence, then edit one entry in the database and see it caught',
+    title: 'Audit: verify the whole log, export offline evidence, then edit the database (a promotion row, then one log entry) and see each caught',
     async run(d) {
       const intact = await auditVerify(d.ctx);
       const out = join(d.dir, 'evidence.tar');
       const exported = await exportEvidence(d.ctx, { out });
       const offline = await verifyEvidence(out, [d.facts['logKey'] ?? '']);
-      // What someone with write access to the database file might do: change one byte of one entry.
+      // What someone with write access to the database file might do. First, back-date 1.4.2's staging promotion
+      // (a soak shortened by hand: the log is untouched); the row is put back after.
       const db = new DatabaseSync(join(d.ctx.home, DB_FILE));
+      let backdated: AuditReport;
       try {
+        const row = db.prepare("SELECT id, finished_at FROM promotions WHERE environment = 'staging' AND version = '1.4.2' ORDER BY seq LIMIT 1").get() as { id: string; finished_at: string };
+        db.prepare("UPDATE promotions SET finished_at = '2020-01-01T00:00:00.000Z' WHERE id = ?").run(row.id);
+        backdated = await auditVerify(d.ctx);
+        db.prepare('UPDATE promotions SET finished_at = ? WHERE id = ?').run(row.finished_at, row.id);
+        // Then change one byte of one entry.
         db.prepare("UPDATE log_entries SET body = replace(body, '\"1.4.2\"', '\"1.4.3\"') WHERE idx = (SELECT MIN(idx) FROM log_entries WHERE body LIKE '%\"1.4.2\"%')").run();
       } finally {
         db.close();
@@ -61,6 +68,10 @@ export const LOG_STEPS: { title: string; run(d: DemoState): Promise<string> }[] 
         `  ${intact.ok ? 'log intact' : 'TAMPERED'}: ${intact.entries} entries, ${intact.checkpoints} checkpoints verified, ${intact.promotions} promotion rows agree with it`,
         '$ custody audit export --out evidence.tar && custody audit verify --evidence evidence.tar --log-key log.pub',
         `  ${exported.entries} entries exported; offline: ${offline.ok ? 'evidence intact' : 'TAMPERED'}`,
+        '$ sqlite3 custody.db "UPDATE promotions SET finished_at = \'2020-01-01T00:00:00.000Z\' WHERE id = <1.4.2 into staging>"   # a soak shortened by hand',
+        '$ custody audit verify',
+        `  exit 1: promotion rows TAMPERED (the log itself verified): ${backdated.finding ? describeFinding(backdated.finding) : '?'}`,
+        '  (the row put back)',
         '$ sqlite3 custody.db "UPDATE log_entries SET body = replace(body, \'1.4.2\', \'1.4.3\') WHERE idx = <the first entry naming 1.4.2>"',
         '$ custody audit verify',
         `  exit 1: log TAMPERED: ${tampered.finding ? describeFinding(tampered.finding) : '?'}`,

@@ -133,5 +133,9 @@ describe('cli', () => {
     assert.match(out(/^The deploy-time gate/), /HEAD_EXPIRED[\s\S]*RECEIPT_NOT_CURRENT/);
     assert.match(out(/^Incident/), /REFUSED: [\s\S]*EVIDENCE_INVALIDATED/);
     assert.match(out(/^Rollback revalidates/), /VERIFIED: pkg:npm\/acme-app@1\.4\.1 .* may run in prod/);
+    // The audit: intact with its promotion rows, then a back-dated row and an edited entry each caught.
+    assert.match(out(/^Audit: verify/), /log intact: \d+ entries, \d+ checkpoints verified, \d+ promotion rows agree with it/);
+    assert.match(out(/^Audit: verify/), /promotion rows TAMPERED \(the log itself verified\): .*promotion-row: the row of pr_\w+ says finished at "2020-01-01T00:00:00\.000Z"/);
+    assert.match(out(/^Audit: verify/), /log TAMPERED: first difference at entry \d+: entry-edited/);
   });
 });
