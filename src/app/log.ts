@@ -537,8 +537,9 @@ export async function auditVerify(ctx: Context, options: AuditOptions = {}): Pro
     const ledger = new PromotionLedger();
     let final: LoggedPromotion[] = [];
     const compare = async (batch: readonly LoggedPromotion[]): Promise<Finding | undefined> => {
+      const rows = new Map((await tx.promotions.byIds(batch.map((p) => p.id))).map((r) => [r.id, r]));
       for (const logged of batch) {
-        const differs = rowDifference(logged, await tx.promotions.byId(logged.id));
+        const differs = rowDifference(logged, rows.get(logged.id));
         if (differs) return { index: logged.index, kind: 'promotion-row', message: differs };
         promotions++;
       }

@@ -156,6 +156,8 @@ export interface PromotionFilter {
 
 export interface PromotionRepository {
   byId(id: string): Promise<Promotion | undefined>;
+  /** The promotions of these ids that exist, in no particular order (any number of ids: read in batches). */
+  byIds(ids: readonly string[]): Promise<Promotion[]>;
   /** The promotion a retried request with the same key finds: unique per requester and environment. */
   byIdempotencyKey(requestedBy: string, environment: string, key: string): Promise<Promotion | undefined>;
   /** The next value of the workspace-wide creation order. */

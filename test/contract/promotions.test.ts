@@ -77,6 +77,11 @@ forEachStore((h) => {
     await store.read(async (tx) => {
       assert.equal(await tx.promotions.nextSeq(), 11);
       assert.equal(await tx.promotions.count(), 4);
+      assert.deepEqual((await tx.promotions.byIds(['pr_3', 'pr_nope', 'pr_1'])).map((p) => p.id).sort(), ['pr_1', 'pr_3']);
+      assert.deepEqual(await tx.promotions.byIds([]), []);
+      // More ids than one statement binds: read in batches, each found once.
+      const many = [...Array.from({ length: 1200 }, (_, i) => `pr_missing_${i}`), 'pr_10', 'pr_2'];
+      assert.deepEqual((await tx.promotions.byIds(many)).map((p) => [p.id, p.state]).sort(), [['pr_10', 'requested'], ['pr_2', 'rejected']]);
       assert.deepEqual((await tx.promotions.list()).map((p) => p.id), ['pr_10', 'pr_3', 'pr_2', 'pr_1']);
       assert.deepEqual((await tx.promotions.list({ environment: 'prod' })).map((p) => p.id), ['pr_10', 'pr_3', 'pr_1']);
       assert.deepEqual((await tx.promotions.list({ artifact: promotion('x', 1).artifact.digest })).map((p) => p.id), ['pr_10', 'pr_1']);

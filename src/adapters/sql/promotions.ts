@@ -119,6 +119,7 @@ export const OPEN_PREDICATE = "state IN ('requested', 'evaluating', 'awaiting-ap
 
 // Bounded so no caller reads an unbounded history by accident.
 const MAX_LIST = 10_000;
+const BY_IDS_BATCH = 500;
 
 /** Promotions: one row each, the plan (with its decision) and the proof as JSON beside the columns queries need. */
 export function promotionRepository(db: SqlExecutor): PromotionRepository {
@@ -126,6 +127,16 @@ export function promotionRepository(db: SqlExecutor): PromotionRepository {
     async byId(id) {
       const r = await db.get<PromotionRow>(`SELECT ${COLUMNS} FROM promotions WHERE id = ?`, [id]);
       return r && fromRow(r);
+    },
+    async byIds(ids) {
+      const out: Promotion[] = [];
+      // Batches well under either database's limit on bound parameters.
+      for (let i = 0; i < ids.length; i += BY_IDS_BATCH) {
+        const batch = ids.slice(i, i + BY_IDS_BATCH);
+        const rows = await db.all<PromotionRow>(`SELECT ${COLUMNS} FROM promotions WHERE id IN (${batch.map(() => '?').join(', ')})`, batch);
+        for (const r of rows) out.push(fromRow(r));
+      }
+      return out;
     },
     async byIdempotencyKey(requestedBy, environment, key) {
       const r = await db.get<PromotionRow>(`SELECT ${COLUMNS} FROM promotions WHERE requested_by = ? AND environment = ? AND idempotency_key = ?`, [requestedBy, environment, key]);
