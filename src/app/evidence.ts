@@ -30,7 +30,7 @@ import { parseStatement } from '../core/intoto.ts';
 import type { TrustedKeys } from '../core/key.ts';
 import type { Tx } from '../core/ports.ts';
 import { MALFORMED_CODES, parseInput, toKeylessTrust, verifyEvidence, type ArtifactDigests, type KeylessTrust, type VerifyCode, type VerifyResult } from '../core/verify/index.ts';
-import { VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
+import { REACHED_STATES, VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
 import { keyListOf, trustedKeys } from './keys.ts';
@@ -128,7 +128,7 @@ export function isOwnReceipt(r: Pick<StoredEvidence, 'predicateType' | 'source'>
  */
 export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: Artifact, now: Date, query: EvidenceQuery = {}): Promise<EvidenceItem[]> {
   const stored = await evidenceRows(tx, artifact, query);
-  const rows = query.ownReceipts === false ? stored.filter((r) => !isOwnReceipt(r)) : stored;
+  const rows = query.ownReceipts === false ? stored.filter((r) => !isOwnReceipt(r)) : await withIssuedReceipts(tx, artifact, stored, query.predicateType);
   const digests = artifactDigests(artifact);
   const keyed = rows.filter((r) => r.expect === null);
   const results = new Map<string, { result: Omit<VerifyResult, 'statement'>; statement: Statement | null }>();
@@ -187,6 +187,38 @@ export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: 
       storedAt: r.storedAt,
     };
   });
+}
+
+/**
+ * The receipts this workspace issued for promotions of the artifact, added to
+ * the evidence the subject index found, oldest first. Receipts are stored
+ * without subject index entries (promotion.ts); those of older versions have
+ * them, and are not listed twice.
+ */
+async function withIssuedReceipts(tx: Tx, artifact: Artifact, rows: readonly StoredEvidence[], predicateType: string | undefined): Promise<readonly StoredEvidence[]> {
+  if (predicateType !== undefined && predicateType !== VSA_PREDICATE_TYPE) return rows;
+  const have = new Set(rows.map((r) => r.digest));
+  const issued: StoredEvidence[] = [];
+  for (const digest of await issuedReceiptDigests(tx, artifact)) {
+    if (have.has(digest)) continue;
+    const r = await tx.evidence.byDigest(digest);
+    if (r) {
+      issued.push(r);
+      have.add(digest);
+    }
+  }
+  if (issued.length === 0) return rows;
+  // A stable sort: equal times keep the index's order, the receipts after.
+  return [...rows, ...issued].sort((a, b) => (a.storedAt < b.storedAt ? -1 : a.storedAt > b.storedAt ? 1 : 0));
+}
+
+/** The receipts of the artifact's promotions that reached an environment, oldest promotion first. */
+async function issuedReceiptDigests(tx: Tx, artifact: Artifact): Promise<DigestString[]> {
+  const reached = await tx.promotions.list({ artifact: artifact.digest, states: [...REACHED_STATES] });
+  return reached
+    .reverse()
+    .map((p) => p.receipt)
+    .filter((d): d is DigestString => d !== null);
 }
 
 /**
@@ -299,9 +331,9 @@ export interface StoredRef {
  * Stores verified evidence about `artifact`, with its `evidence.stored` log
  * entry in the same transaction. Idempotent: the same bytes twice are one piece.
  */
-export async function storeEvidence(ctx: Context, tx: Tx, evidence: StoredEvidence, artifact: Artifact): Promise<boolean> {
+export async function storeEvidence(ctx: Context, tx: Tx, evidence: StoredEvidence, artifact: Artifact, options?: { bySubject?: boolean }): Promise<boolean> {
   if (await tx.evidence.byDigest(evidence.digest)) return false;
-  await tx.evidence.insert(evidence);
+  await tx.evidence.insert(evidence, options);
   await tx.log.append({
     type: 'evidence.stored',
     actor: ctx.actor.identity,

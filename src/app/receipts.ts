@@ -62,6 +62,11 @@ async function materialFor(tx: Tx, artifact: Artifact): Promise<Material> {
   for (const e of stored) (e.predicateType === VSA_PREDICATE_TYPE ? receipts : evidence).set(e.digest, e.body);
   const log = new Map<string, LogRecord>();
   for (const p of await tx.promotions.list({ artifact: artifact.digest, states: [...REACHED_STATES] })) {
+    // Receipts are found through their promotions: they are not in the subject index (those of older versions are).
+    if (p.receipt !== null && !receipts.has(p.receipt)) {
+      const r = await tx.evidence.byDigest(p.receipt);
+      if (r) receipts.set(r.digest, r.body);
+    }
     if (p.receipt === null || p.logIndex === null) continue;
     const entry = await tx.log.byIndex(p.logIndex);
     const inclusion = p.proof ?? (await proofFor(tx, p.logIndex));

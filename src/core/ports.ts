@@ -98,8 +98,12 @@ export interface TokenRepository {
 
 export interface EvidenceRepository {
   byDigest(digest: DigestString): Promise<StoredEvidence | undefined>;
-  /** Stores evidence and indexes it under each of its subjects. */
-  insert(evidence: StoredEvidence): Promise<void>;
+  /**
+   * Stores evidence and indexes it under each of its subjects; with
+   * `bySubject: false`, not indexed (a receipt this workspace issued: its
+   * promotion names it, and `forSubjects` readers that want it look there).
+   */
+  insert(evidence: StoredEvidence, options?: { bySubject?: boolean }): Promise<void>;
   /** Evidence about any of these digests (`alg:hex`), optionally of one predicate type, oldest first. */
   forSubjects(digests: readonly string[], predicateType?: string): Promise<StoredEvidence[]>;
   /** The digests of the evidence `forSubjects` would return (no predicate filter), in no particular order: from the subject index alone. */

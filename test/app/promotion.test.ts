@@ -9,7 +9,7 @@ import { approvePromotion, newPromotionId, promote, rejectPromotion, rollback, s
 import { promotionHistory, promotionStatus } from '../../src/app/promotion-board.ts';
 import { auditVerify, signWorkspaceCheckpoint } from '../../src/app/log.ts';
 import { tamper } from '../fixtures/tlog.ts';
-import { verifyEnvironment } from '../../src/app/receipts.ts';
+import { exportReceipts, verifyEnvironment } from '../../src/app/receipts.ts';
 import { VSA_PREDICATE_TYPE } from '../../src/core/promotion/index.ts';
 import { rejectsWithCode } from '../helpers.ts';
 import { BUILDER, CAROL, DAVE, MALLORY, promoWorld } from './promotion-fixture.ts';
@@ -33,10 +33,13 @@ describe('promote', () => {
     const channel = join(w.ws.home, 'channels', 'dev', safeSegment('pkg:npm/app'));
     assert.equal(await readlink(join(channel, 'current')), '1.0.0');
     assert.match(await readFile(join(channel, 'current'), 'utf8'), /^app 1\.0\.0/);
-    // The receipt is evidence about the artifact, verified like any other (with a receipt key).
+    // The receipt is evidence about the artifact, verified like any other (with a receipt key), and listed once.
     const v = await verifyArtifact(w.ctx, { artifact: a.digest });
     assert.equal(v.ok, true, JSON.stringify(v.items.map((i) => i.reasons)));
-    assert.ok(v.items.some((i) => i.predicateType === 'https://slsa.dev/verification_summary/v1' && i.verified));
+    assert.deepEqual(v.items.filter((i) => i.predicateType === 'https://slsa.dev/verification_summary/v1').map((i) => [i.digest, i.verified]), [[p.receipt, true]]);
+    // Its promotion names it: it is not in the subject index, where every promotion would write two random pages for it.
+    const indexed = await w.ctx.store.read((tx) => tx.evidence.digestsForSubjects(Object.entries(a.digests).map(([alg, hex]) => `${alg}:${hex}`)));
+    assert.ok(indexed.length > 0 && !indexed.includes(p.receipt ?? ''), indexed.join(' '));
     const deploy = await verifyEnvironment(w.ctx, { artifact: a.digest, environment: 'dev' });
     assert.equal(deploy.ok, true, JSON.stringify(deploy.reasons));
     // The log key signed a checkpoint covering the receipt's entry, and the proof is attached to the promotion.
@@ -320,6 +323,27 @@ describe('show, status and history', () => {
     assert.equal((await showPromotion(w.ctx, h.promotions[0]!.id)).state, 'awaiting-approval');
     await rejectsWithCode(() => showPromotion(w.ctx, 'pr_nope'), 'PROMOTION_NOT_FOUND');
     await rejectsWithCode(() => promotionStatus(w.ctx, { environment: 'qa' }), 'ENVIRONMENT_NOT_FOUND');
+  });
+});
+
+describe('receipts stored before they left the subject index', () => {
+  it('are listed once, and the deploy gate and the export find each once', async () => {
+    const w = await promoWorld();
+    const a = await w.build('1.0.0');
+    for (const env of ['dev', 'staging']) assert.equal((await promote(w.ctx, { artifact: a.digest, to: env })).state, 'promoted');
+    const receipts = (await w.ctx.store.read((tx) => tx.promotions.list({ artifact: a.digest }))).map((p) => p.receipt ?? '').sort();
+    // As an older version stored them: indexed under the artifact's digests too.
+    tamper(join(w.ws.home, 'custody.db'), (db) => {
+      for (const r of receipts) for (const [alg, hex] of Object.entries(a.digests)) db.prepare('INSERT INTO evidence_subjects (subject, evidence, predicate_type) VALUES (?, ?, ?)').run(`${alg}:${hex}`, r, VSA_PREDICATE_TYPE);
+    });
+    const v = await verifyArtifact(w.ctx, { artifact: a.digest });
+    assert.deepEqual(v.items.filter((i) => i.predicateType === VSA_PREDICATE_TYPE).map((i) => i.digest).sort(), receipts);
+    assert.equal(v.ok, true);
+    const deploy = await verifyEnvironment(w.ctx, { artifact: a.digest, environment: 'staging' });
+    assert.equal(deploy.ok, true, JSON.stringify(deploy.reasons));
+    assert.deepEqual(deploy.chain.map((c) => c.environment), ['staging', 'dev']);
+    const exported = await exportReceipts(w.ctx, { environment: 'staging' });
+    assert.deepEqual(exported.files.filter((f) => f.path.startsWith('receipts/')).map((f) => `sha256:${f.path.slice(9, -5)}`).sort(), receipts);
   });
 });
 

@@ -51,7 +51,7 @@ export function evidenceRepository(db: SqlExecutor): EvidenceRepository {
       const r = await db.get<EvidenceRow>(`SELECT ${COLUMNS} FROM evidence WHERE digest = ?`, [digest]);
       return r && fromRow(r);
     },
-    async insert(e) {
+    async insert(e, options) {
       await db.run(`INSERT INTO evidence (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
         e.digest,
         e.kind,
@@ -68,6 +68,7 @@ export function evidenceRepository(db: SqlExecutor): EvidenceRepository {
         e.size,
         e.body,
       ]);
+      if (options?.bySubject === false) return;
       for (const subject of new Set(e.subjects)) {
         await db.run('INSERT INTO evidence_subjects (subject, evidence, predicate_type) VALUES (?, ?, ?)', [subject, e.digest, e.predicateType]);
       }
