@@ -2,7 +2,7 @@ import type { DigestString } from '../../core/digest.ts';
 import type { StoredEvidence } from '../../core/evidence.ts';
 import type { EvidenceRepository } from '../../core/ports.ts';
 import type { SqlExecutor } from './executor.ts';
-import { toInt } from './executor.ts';
+import { placeholders, toInt } from './executor.ts';
 
 interface EvidenceRow {
   digest: string;
@@ -79,7 +79,7 @@ export function evidenceRepository(db: SqlExecutor): EvidenceRepository {
       const typeFilter = predicateType === undefined ? '' : ' AND predicate_type = ?';
       const params = predicateType === undefined ? list : [...list, predicateType];
       const rows = await db.all<EvidenceRow>(
-        `SELECT ${COLUMNS} FROM evidence WHERE digest IN (SELECT evidence FROM evidence_subjects WHERE subject IN (${list.map(() => '?').join(', ')})${typeFilter}) ORDER BY stored_at, digest`,
+        `SELECT ${COLUMNS} FROM evidence WHERE digest IN (SELECT evidence FROM evidence_subjects WHERE subject IN (${placeholders(list)})${typeFilter}) ORDER BY stored_at, digest`,
         params,
       );
       return rows.map(fromRow);
@@ -87,7 +87,7 @@ export function evidenceRepository(db: SqlExecutor): EvidenceRepository {
     async digestsForSubjects(digests) {
       const list = [...new Set(digests)].slice(0, MAX_LOOKUP);
       if (list.length === 0) return [];
-      const rows = await db.all<{ evidence: string }>(`SELECT DISTINCT evidence FROM evidence_subjects WHERE subject IN (${list.map(() => '?').join(', ')})`, list);
+      const rows = await db.all<{ evidence: string }>(`SELECT DISTINCT evidence FROM evidence_subjects WHERE subject IN (${placeholders(list)})`, list);
       return rows.map((r) => r.evidence);
     },
   };

@@ -27,6 +27,11 @@ export function toDollarParams(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
+/** `?, ?, …`: one placeholder per value, for `IN (…)` and `VALUES (…)` lists. */
+export function placeholders(values: { length: number }): string {
+  return Array.from({ length: values.length }, () => '?').join(', ');
+}
+
 /** Integers come back as number from SQLite and as string (BIGINT) from pg. */
 export function toInt(v: unknown): number {
   if (typeof v === 'number') return v;

@@ -68,7 +68,7 @@ import {
   type NodeId,
 } from '../../core/tlog/index.ts';
 import type { SqlExecutor, SqlValue } from './executor.ts';
-import { toBytes, toInt } from './executor.ts';
+import { placeholders, toBytes, toInt } from './executor.ts';
 
 /** Subject buckets: more means faster lookups and more pages dirtied per batch. */
 export const SUBJECT_BUCKETS = 16;
@@ -371,7 +371,7 @@ class SqlLogRepository implements LogRepository {
     if (ids.length === 0) return out;
     const rows = [...new Set(ids.map(rowOf))];
     const found = new Map<number, { leaf: Uint8Array; nodes: Uint8Array }>();
-    for (const r of await this.db.all<EntryRow>(`SELECT idx, leaf_hash, nodes FROM log_entries WHERE idx IN (${rows.map(() => '?').join(', ')})`, rows)) {
+    for (const r of await this.db.all<EntryRow>(`SELECT idx, leaf_hash, nodes FROM log_entries WHERE idx IN (${placeholders(rows)})`, rows)) {
       found.set(toInt(r.idx), { leaf: bytes(r.leaf_hash), nodes: nodesOf(r) });
     }
     for (const id of ids) {

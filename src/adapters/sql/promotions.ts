@@ -3,7 +3,7 @@ import type { Reason } from '../../core/errors.ts';
 import type { ApprovalRepository, EnvironmentRepository, PromotionFilter, PromotionRepository, SettledPromotion } from '../../core/ports.ts';
 import type { EnvironmentState, InclusionRecord, Plan, Promotion, PromotionKind, PromotionState, SeenState, Vote, VoteKind } from '../../core/promotion/index.ts';
 import type { SqlExecutor, SqlValue } from './executor.ts';
-import { toInt } from './executor.ts';
+import { placeholders, toInt } from './executor.ts';
 
 interface PromotionRow {
   id: string;
@@ -133,7 +133,7 @@ export function promotionRepository(db: SqlExecutor): PromotionRepository {
       // Batches well under either database's limit on bound parameters.
       for (let i = 0; i < ids.length; i += BY_IDS_BATCH) {
         const batch = ids.slice(i, i + BY_IDS_BATCH);
-        const rows = await db.all<PromotionRow>(`SELECT ${COLUMNS} FROM promotions WHERE id IN (${batch.map(() => '?').join(', ')})`, batch);
+        const rows = await db.all<PromotionRow>(`SELECT ${COLUMNS} FROM promotions WHERE id IN (${placeholders(batch)})`, batch);
         for (const r of rows) out.push(fromRow(r));
       }
       return out;
@@ -151,7 +151,7 @@ export function promotionRepository(db: SqlExecutor): PromotionRepository {
       return toInt(r?.n ?? 1);
     },
     async insert(p) {
-      await db.run(`INSERT INTO promotions (${COLUMNS}) VALUES (${COLUMNS.split(',').map(() => '?').join(', ')})`, values(p));
+      await db.run(`INSERT INTO promotions (${COLUMNS}) VALUES (${placeholders(COLUMNS.split(','))})`, values(p));
     },
     async update(p) {
       const [id, ...rest] = values(p);
@@ -186,7 +186,7 @@ export function promotionRepository(db: SqlExecutor): PromotionRepository {
       }
       if (filter.states !== undefined) {
         if (filter.states.length === 0) return [];
-        where.push(`state IN (${filter.states.map(() => '?').join(', ')})`);
+        where.push(`state IN (${placeholders(filter.states)})`);
         params.push(...filter.states);
       }
       const limit = Math.min(Math.max(1, filter.limit ?? MAX_LIST), MAX_LIST);
