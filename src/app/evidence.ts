@@ -30,7 +30,7 @@ import { parseStatement } from '../core/intoto.ts';
 import type { TrustedKeys } from '../core/key.ts';
 import type { Tx } from '../core/ports.ts';
 import { MALFORMED_CODES, parseInput, toKeylessTrust, verifyEvidence, type ArtifactDigests, type KeylessTrust, type VerifyCode, type VerifyResult } from '../core/verify/index.ts';
-import { REACHED_STATES, VSA_PREDICATE_TYPE } from '../core/promotion/index.ts';
+import { REACHED_STATES, VSA_PREDICATE_TYPE, type Promotion } from '../core/promotion/index.ts';
 import { findArtifact } from './artifacts.ts';
 import { auditRefusal } from './audit.ts';
 import { keyListOf, trustedKeys } from './keys.ts';
@@ -197,28 +197,29 @@ export async function storedEvidenceFor(tx: Tx, trusted: TrustedKeys, artifact: 
  */
 async function withIssuedReceipts(tx: Tx, artifact: Artifact, rows: readonly StoredEvidence[], predicateType: string | undefined): Promise<readonly StoredEvidence[]> {
   if (predicateType !== undefined && predicateType !== VSA_PREDICATE_TYPE) return rows;
-  const have = new Set(rows.map((r) => r.digest));
-  const issued: StoredEvidence[] = [];
-  for (const digest of await issuedReceiptDigests(tx, artifact)) {
-    if (have.has(digest)) continue;
-    const r = await tx.evidence.byDigest(digest);
-    if (r) {
-      issued.push(r);
-      have.add(digest);
-    }
-  }
+  const reached = await tx.promotions.list({ artifact: artifact.digest, states: [...REACHED_STATES] });
+  const issued = await issuedReceipts(tx, reached.reverse(), new Set(rows.map((r) => r.digest)));
   if (issued.length === 0) return rows;
   // A stable sort: equal times keep the index's order, the receipts after.
   return [...rows, ...issued].sort((a, b) => (a.storedAt < b.storedAt ? -1 : a.storedAt > b.storedAt ? 1 : 0));
 }
 
-/** The receipts of the artifact's promotions that reached an environment, oldest promotion first. */
-async function issuedReceiptDigests(tx: Tx, artifact: Artifact): Promise<DigestString[]> {
-  const reached = await tx.promotions.list({ artifact: artifact.digest, states: [...REACHED_STATES] });
-  return reached
-    .reverse()
-    .map((p) => p.receipt)
-    .filter((d): d is DigestString => d !== null);
+/**
+ * The receipts of these promotions, in their order, but those in `known`:
+ * receipts are stored without subject index entries, so readers that list an
+ * artifact's receipts (this module, the deploy gate's material) find them
+ * through the promotions that name them.
+ */
+export async function issuedReceipts(tx: Tx, promotions: readonly Pick<Promotion, 'receipt'>[], known: ReadonlySet<string>): Promise<StoredEvidence[]> {
+  const out: StoredEvidence[] = [];
+  const seen = new Set(known);
+  for (const { receipt } of promotions) {
+    if (receipt === null || seen.has(receipt)) continue;
+    seen.add(receipt);
+    const r = await tx.evidence.byDigest(receipt);
+    if (r) out.push(r);
+  }
+  return out;
 }
 
 /**

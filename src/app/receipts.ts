@@ -28,6 +28,7 @@ import type { Tx } from '../core/ports.ts';
 import { HEAD_PAYLOAD_TYPE, inclusionChecker, REACHED_STATES, verifyDeployment, VSA_PREDICATE_TYPE, type ChainLink, type EnvironmentHead, type LogRecord } from '../core/promotion/index.ts';
 import { parseDuration } from '../core/time.ts';
 import { findArtifact } from './artifacts.ts';
+import { issuedReceipts } from './evidence.ts';
 import { signWorkspaceCheckpoint } from './log.ts';
 import { proofFor } from './promotion-proofs.ts';
 import { trustedKeys } from './keys.ts';
@@ -60,13 +61,11 @@ async function materialFor(tx: Tx, artifact: Artifact): Promise<Material> {
   const receipts = new Map<string, string>();
   const evidence = new Map<string, string>();
   for (const e of stored) (e.predicateType === VSA_PREDICATE_TYPE ? receipts : evidence).set(e.digest, e.body);
+  const reached = await tx.promotions.list({ artifact: artifact.digest, states: [...REACHED_STATES] });
+  // Receipts are found through their promotions: they are not in the subject index (those of older versions are).
+  for (const r of await issuedReceipts(tx, reached, new Set(receipts.keys()))) receipts.set(r.digest, r.body);
   const log = new Map<string, LogRecord>();
-  for (const p of await tx.promotions.list({ artifact: artifact.digest, states: [...REACHED_STATES] })) {
-    // Receipts are found through their promotions: they are not in the subject index (those of older versions are).
-    if (p.receipt !== null && !receipts.has(p.receipt)) {
-      const r = await tx.evidence.byDigest(p.receipt);
-      if (r) receipts.set(r.digest, r.body);
-    }
+  for (const p of reached) {
     if (p.receipt === null || p.logIndex === null) continue;
     const entry = await tx.log.byIndex(p.logIndex);
     const inclusion = p.proof ?? (await proofFor(tx, p.logIndex));
