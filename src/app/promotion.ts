@@ -43,8 +43,8 @@ import {
   assertTransition,
   buildReceiptStatement,
   countedApprovals,
+  finishes,
   fingerprintOf,
-  isTerminal,
   planPromotion,
   REACHED_STATES,
   seenState,
@@ -220,7 +220,7 @@ async function transition(tx: Tx, ctx: Context, p: Promotion, to: PromotionState
   const time = at.toISOString();
   p.state = to;
   p.updatedAt = time;
-  if (isTerminal(to) || to === 'promoted') p.finishedAt ??= time;
+  if (finishes(to)) p.finishedAt ??= time;
   return tx.log.append({
     type: `promotion.${to}`,
     actor: ctx.actor.identity,
@@ -857,7 +857,7 @@ async function castVote(ctx: Context, target: { id: string; environment?: string
       if (p.state !== 'awaiting-approval') {
         throw new CustodyError('PROMOTION_TRANSITION_INVALID', `${p.id} is ${p.state}; votes are cast only on a promotion awaiting approval`, {
           details: { id: p.id, from: p.state, to: vote === 'approve' ? 'evaluating' : 'rejected' },
-          hint: isTerminal(p.state) || p.state === 'promoted' ? `${p.state} is final for votes; promote again for a new decision` : 'wait until it awaits approval (custody status)',
+          hint: finishes(p.state) ? `${p.state} is final for votes; promote again for a new decision` : 'wait until it awaits approval (custody status)',
         });
       }
       const refusals = voteRefusals({ promotion: p, plan: p.plan, voter: { identity: ctx.actor.identity, roles: ctx.actor.roles }, vote, votes });

@@ -1,5 +1,5 @@
 /** The promotion engine's public entry: other modules import from here, not from its files. */
-export { assertTransition, canTransition, isPromotionState, isTerminal, transitionTable, OPEN_STATES, PROMOTION_STATES, REACHED_STATES, TERMINAL_STATES, type PromotionState } from './state.ts';
+export { assertTransition, canTransition, finishes, isPromotionState, isTerminal, transitionTable, OPEN_STATES, PROMOTION_STATES, REACHED_STATES, TERMINAL_STATES, type PromotionState } from './state.ts';
 export { planPromotion, type PlanInput } from './plan.ts';
 export { countedApprovals, fingerprintOf, seenState, staleVotes, voteRefusals, type StaleVote, type VoteRequest } from './votes.ts';
 export {

@@ -18,7 +18,7 @@
  * `promoted` per environment, plus those in flight); a promotion is handed
  * back for comparison as soon as it is final.
  */
-import { isPromotionState, isTerminal, canTransition, type PromotionState } from './state.ts';
+import { canTransition, finishes, isPromotionState, isTerminal, type PromotionState } from './state.ts';
 import type { Promotion } from './types.ts';
 
 /** What the log says of one promotion: every field of its row whose every change is a `promotion.*` entry. */
@@ -105,8 +105,7 @@ export class PromotionLedger {
     p.state = to;
     p.updatedAt = e.time;
     p.index = e.index;
-    // As the engine sets it: the first time a promotion is final or promoted.
-    if (isTerminal(to) || to === 'promoted') p.finishedAt ??= e.time;
+    if (finishes(to)) p.finishedAt ??= e.time;
     if (to === 'promoted') {
       p.receipt = typeof e.payload['receipt'] === 'string' ? e.payload['receipt'] : null;
       p.logIndex = e.index;

@@ -81,6 +81,11 @@ export function isTerminal(state: PromotionState): boolean {
   return TERMINAL_STATES.has(state);
 }
 
+/** A promotion's `finishedAt` is the first time it enters one of these: a final state, or `promoted`. */
+export function finishes(state: PromotionState): boolean {
+  return isTerminal(state) || state === 'promoted';
+}
+
 export function isPromotionState(s: string): s is PromotionState {
   return (PROMOTION_STATES as readonly string[]).includes(s);
 }
