@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addArtifact } from '../../src/app/artifacts.ts';
 import { createKey } from '../../src/app/keys.ts';
+import { auditVerify, signWorkspaceCheckpoint, type AuditReport } from '../../src/app/log.ts';
 import { attestArtifact } from '../../src/app/sign.ts';
 import type { Context } from '../../src/app/workspace.ts';
 import type { Artifact } from '../../src/core/artifact.ts';
@@ -141,4 +142,10 @@ export async function promoWorld(options: WorldOptions = {}): Promise<PromoWorld
     },
   };
   return world;
+}
+
+/** `audit verify` of the whole log, after a checkpoint that covers every entry (so nothing is reported uncovered). */
+export async function audited(ctx: Context): Promise<AuditReport> {
+  await signWorkspaceCheckpoint(ctx, { force: true });
+  return auditVerify(ctx);
 }

@@ -5,11 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { auditVerify, signWorkspaceCheckpoint } from '../../src/app/log.ts';
 import { approvePromotion, promote, rollback } from '../../src/app/promotion.ts';
 import { verifyEnvironment } from '../../src/app/receipts.ts';
 import { forEachStore } from '../contract/stores.ts';
-import { CAROL, promoWorld } from './promotion-fixture.ts';
+import { audited, CAROL, promoWorld } from './promotion-fixture.ts';
 
 forEachStore((h) => {
   it('promotes through dev, staging and prod with an approval, verifies, and rolls back', async () => {
@@ -36,8 +35,7 @@ forEachStore((h) => {
     assert.equal(v.ok, true, JSON.stringify(v.reasons));
     assert.deepEqual(v.chain.map((c) => [c.environment, c.kind]), [['prod', 'rollback'], ['staging', 'promotion'], ['dev', 'promotion']]);
     // Every row reads back exactly as the log's promotion.* entries tell it (times, states, receipts), on this store too.
-    await signWorkspaceCheckpoint(w.ctx, { force: true });
-    const audit = await auditVerify(w.ctx);
+    const audit = await audited(w.ctx);
     assert.equal(audit.ok, true, JSON.stringify(audit.finding));
     assert.equal(audit.promotions, 7);
   });

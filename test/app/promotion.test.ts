@@ -7,12 +7,11 @@ import { evidenceFor, isOwnReceipt, storedEvidenceFor, verifyArtifact } from '..
 import { revokeKeyVersion, trustedKeys } from '../../src/app/keys.ts';
 import { approvePromotion, newPromotionId, promote, rejectPromotion, rollback, showPromotion } from '../../src/app/promotion.ts';
 import { promotionHistory, promotionStatus } from '../../src/app/promotion-board.ts';
-import { auditVerify, signWorkspaceCheckpoint } from '../../src/app/log.ts';
 import { tamper } from '../fixtures/tlog.ts';
 import { exportReceipts, verifyEnvironment } from '../../src/app/receipts.ts';
 import { VSA_PREDICATE_TYPE } from '../../src/core/promotion/index.ts';
 import { rejectsWithCode } from '../helpers.ts';
-import { BUILDER, CAROL, DAVE, MALLORY, promoWorld } from './promotion-fixture.ts';
+import { audited, BUILDER, CAROL, DAVE, MALLORY, promoWorld } from './promotion-fixture.ts';
 
 describe('promote', () => {
   it('promotes into dev in one transaction: transitions logged, receipt stored as evidence, pointer moved, target written', async () => {
@@ -187,8 +186,7 @@ describe('approvals', () => {
     const types = (await w.ctx.store.read(async (tx) => tx.log.range(0, await tx.log.size()))).map((e) => e.type);
     assert.ok(types.includes('approval.invalidated'));
     // The audit follows the votes through invalidation and recast: the apply relied on approvals the log holds.
-    await signWorkspaceCheckpoint(w.ctx, { force: true });
-    const audit = await auditVerify(w.ctx);
+    const audit = await audited(w.ctx);
     assert.equal(audit.ok, true, JSON.stringify(audit.finding));
   });
 
@@ -202,8 +200,7 @@ describe('approvals', () => {
     const done = await approvePromotion(await w.as(DAVE), { id: p.id });
     assert.equal(done.state, 'promoted');
     assert.ok(done.approvals.some((v) => v.identity === 'eve@acme.example' && v.counted), 'the engine counted the forged row');
-    await signWorkspaceCheckpoint(w.ctx, { force: true });
-    const audit = await auditVerify(w.ctx);
+    const audit = await audited(w.ctx);
     assert.equal(audit.finding?.kind, 'promotion-row');
     assert.match(audit.finding?.message ?? '', new RegExp(`applies ${p.id} relying on an approval by "eve@acme.example" that the log does not hold`));
     const applying = (await w.ctx.store.read(async (tx) => tx.log.range(0, await tx.log.size()))).find((e) => e.type === 'promotion.applying' && e.payload['promotion'] === p.id);

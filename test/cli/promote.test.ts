@@ -10,10 +10,9 @@ import { readFile, readlink, writeFile, cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { safeSegment } from '../../src/adapters/target-fs.ts';
-import { auditVerify, signWorkspaceCheckpoint } from '../../src/app/log.ts';
 import type { Context } from '../../src/app/workspace.ts';
 import { BIN, cli, spawnCli, tempDir } from '../helpers.ts';
-import { CAROL, BUILDER, promoWorld, type PromoWorld } from '../app/promotion-fixture.ts';
+import { audited, CAROL, BUILDER, promoWorld, type PromoWorld } from '../app/promotion-fixture.ts';
 
 interface Out {
   id: string;
@@ -36,8 +35,7 @@ async function world(options: Parameters<typeof promoWorld>[0] = {}): Promise<Pr
 
 /** After a crash and its recovery the rows still say what the log says (audit verify, promotion rows included). */
 async function auditedIntact(ctx: Context): Promise<void> {
-  await signWorkspaceCheckpoint(ctx, { force: true });
-  const audit = await auditVerify(ctx);
+  const audit = await audited(ctx);
   assert.equal(audit.ok, true, JSON.stringify(audit.finding));
   assert.ok(audit.promotions >= 2);
 }
