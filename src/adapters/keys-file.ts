@@ -262,6 +262,7 @@ export function generateKeyPair(algorithm: KeyAlgorithm): { privateKey: KeyObjec
 export class FileSigner implements Signer {
   readonly keyid: string;
   readonly algorithm: KeyAlgorithm;
+  readonly inProcess = true;
   readonly #privateKey: KeyObject;
 
   constructor(keyid: string, algorithm: KeyAlgorithm, privateKey: KeyObject) {

@@ -349,6 +349,14 @@ export interface BlobStore {
 export interface Signer {
   readonly keyid: string;
   readonly algorithm: KeyAlgorithm;
+  /**
+   * True when node:crypto computes the signatures in this process, from a
+   * private key whose public half was matched to its record when it was
+   * unlocked (the file backend). Callers that check what they sign may then
+   * check such a signer once per process rather than every signature; a
+   * token's output is checked every time (see signReceipt in app/promotion.ts).
+   */
+  readonly inProcess?: boolean;
   sign(data: Uint8Array): Promise<Uint8Array>;
   /**
    * Signs the SHA-256 digest of a message as the signature of that message
