@@ -96,6 +96,8 @@ export interface EvidenceQuery {
  * while no key changed), and anything else is verified again inside.
  */
 export interface Preverified {
+  /** The artifact the read found: its row is never updated or deleted, so a later transaction may take it as read. */
+  artifact: Artifact;
   keys: TrustedKeys;
   /** Every piece of evidence about the artifact as the read found it (keyless included), oldest first. */
   rows: readonly StoredEvidence[];
@@ -284,7 +286,7 @@ export async function preverifyEvidence(ctx: Context, ref: string, now: Date): P
     const digests = artifactDigests(found.artifact);
     const requests = keyed.map((r) => requestFor(r, digests, now, undefined));
     const wire = await sharedVerifyPool().verifyMany(keyListOf(found.keys), requests, { withStatement: true });
-    return { keys: found.keys, rows: found.rows, results: new Map(keyed.map((r, i) => [r.digest, { request: requests[i]!, ...fromWire(wire[i]!) }])) };
+    return { artifact: found.artifact, keys: found.keys, rows: found.rows, results: new Map(keyed.map((r, i) => [r.digest, { request: requests[i]!, ...fromWire(wire[i]!) }])) };
   } catch {
     return undefined;
   }

@@ -773,7 +773,8 @@ async function requestOne(ctx: Context, input: RequestInput, deps: PromotionDeps
     if (inFlight > 1 && deps.evidenceFor === defaultEvidenceFor) e.preverified = await preverifyEvidence(ctx, input.artifactDigest ?? input.artifact, ctx.clock.now());
     const first = await ctx.store
       .transaction(async (tx): Promise<Step | { kind: 'replay'; promotion: Promotion }> => {
-        const artifact = await findArtifact(tx, input.artifactDigest ?? input.artifact);
+        // Read ahead under the same reference: one name and version name one digest forever, and an artifact's row never changes.
+        const artifact = e.preverified?.artifact ?? (await findArtifact(tx, input.artifactDigest ?? input.artifact));
         subject = artifact.digest;
         if (input.idempotencyKey !== undefined) {
           const earlier = await tx.promotions.byIdempotencyKey(ctx.actor.identity, input.to, input.idempotencyKey);
