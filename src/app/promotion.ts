@@ -62,7 +62,7 @@ import {
   type VoteKind,
 } from '../core/promotion/index.ts';
 import { VERSION } from '../core/version.ts';
-import { verifyEnvelopeSignatures, type VerifyResult } from '../core/verify/index.ts';
+import { signerOf, verifyEnvelopeSignatures, type VerifyResult } from '../core/verify/index.ts';
 import type { SignatureCheck, StoredEvidence } from '../core/evidence.ts';
 import { findArtifact } from './artifacts.ts';
 import { environmentConfig } from './environments.ts';
@@ -431,11 +431,11 @@ async function finish(
 }
 
 /**
- * In-process signers whose receipt signature verified against their key
- * record, by keyid and public key, with the signer that check reported.
- * Bounded: a workspace has a receipt key per environment.
+ * Key records (keyid, algorithm and public key) whose in-process signer made a
+ * receipt signature that verified. Bounded: a workspace has a receipt key per
+ * environment.
  */
-const checkedSigners = new Map<string, SignatureCheck['signer']>();
+const checkedSigners = new Set<string>();
 const CHECKED_SIGNERS_MAX = 1024;
 
 /**
@@ -457,17 +457,17 @@ async function signReceipt(ctx: Context, plan: Plan, artifact: Artifact, receipt
   const statement = buildReceiptStatement({ plan, artifact, verifierId: verifierId(ctx), verifierVersion: VERSION, time: plan.time });
   const envelope = await signEnvelope(INTOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement), 'utf8'), receipt.signer);
   const time = at.toISOString();
-  const checkedAs = `${receipt.key.keyid}\n${receipt.key.publicKeyPem}`;
-  const known = receipt.signer.inProcess === true && receipt.signer.keyid === receipt.key.keyid ? checkedSigners.get(checkedAs) : undefined;
+  const checkedAs = `${receipt.key.keyid}\n${receipt.key.algorithm}\n${receipt.key.publicKeyPem}`;
+  const inProcess = receipt.signer.inProcess === true && receipt.signer.keyid === receipt.key.keyid;
   let check: { signatures: SignatureCheck[]; signers: string[] };
-  if (known) {
-    check = { signatures: [{ signer: known, ok: true, reasons: [], signedAt: time }], signers: [receipt.key.keyid] };
+  if (inProcess && checkedSigners.has(checkedAs)) {
+    check = { signatures: [{ signer: signerOf(receipt.key), ok: true, reasons: [], signedAt: time }], signers: [receipt.key.keyid] };
   } else {
     const verified = verifyEnvelopeSignatures(envelope, { keys: toTrustedKeys([receipt.key]), signedAt: at, purpose: 'promotion-receipt' });
     if (!verified.ok) throw new CustodyError('INTERNAL', `the receipt just signed by ${keyLabel(receipt.key)} does not verify: ${verified.reasons.map((r) => r.code).join(', ')}`);
-    if (receipt.signer.inProcess === true && verified.signatures[0]) {
+    if (inProcess) {
       if (checkedSigners.size >= CHECKED_SIGNERS_MAX) checkedSigners.clear();
-      checkedSigners.set(checkedAs, verified.signatures[0].signer);
+      checkedSigners.add(checkedAs);
     }
     check = verified;
   }

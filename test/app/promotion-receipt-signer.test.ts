@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { verifyArtifact } from '../../src/app/evidence.ts';
 import { loadSigner } from '../../src/app/keys.ts';
 import { DEFAULT_PROMOTION_DEPS, promote, type PromotionDeps } from '../../src/app/promotion.ts';
 import type { Signer } from '../../src/core/ports.ts';
+import { VSA_PREDICATE_TYPE } from '../../src/core/promotion/index.ts';
 import { rejectsWithCode } from '../helpers.ts';
 import { tamper } from '../fixtures/tlog.ts';
 import { audited, promoWorld, type PromoWorld } from './promotion-fixture.ts';
@@ -67,17 +69,27 @@ describe('the receipt signer is checked before a receipt is stored', () => {
     let broken = false;
     const deps = depsWith((l) => ({ key: l.key, signer: breakable(l.signer, () => broken, true) }));
     await w.build('1.0.0');
-    assert.equal((await promote(w.ctx, { artifact: 'pkg:npm/app@1.0.0', to: 'dev' }, deps)).state, 'promoted');
+    const first = await promote(w.ctx, { artifact: 'pkg:npm/app@1.0.0', to: 'dev' }, deps);
+    assert.equal(first.state, 'promoted');
+    // Not checked again, and stored alike: the same signers, and it verifies as any reader verifies it.
+    const a = await w.build('1.0.1');
+    const second = await promote(w.ctx, { artifact: 'pkg:npm/app@1.0.1', to: 'dev' }, deps);
+    assert.equal(second.state, 'promoted');
+    const rows = await w.ctx.store.read(async (tx) => Promise.all([first, second].map((p) => tx.evidence.byDigest(p.receipt as `sha256:${string}`))));
+    assert.deepEqual(rows[1]?.signers, rows[0]?.signers);
+    assert.deepEqual(rows[1]?.signers, [await receiptKeyid(w)]);
+    const v = await verifyArtifact(w.ctx, { artifact: a.digest });
+    assert.deepEqual(v.items.filter((i) => i.predicateType === VSA_PREDICATE_TYPE).map((i) => [i.digest, i.verified]), [[second.receipt, true]]);
     // The trade-off, stated as behaviour: once node:crypto's output for this row has verified, a
     // later signature is not verified again (only a fault in OpenSSL could make it differ).
     broken = true;
-    await w.build('1.0.1');
-    assert.equal((await promote(w.ctx, { artifact: 'pkg:npm/app@1.0.1', to: 'dev' }, deps)).state, 'promoted');
+    await w.build('1.0.2');
+    assert.equal((await promote(w.ctx, { artifact: 'pkg:npm/app@1.0.2', to: 'dev' }, deps)).state, 'promoted');
     // Another public key under the same keyid (a tampered row) is a record not checked yet.
     broken = false;
     swapPublicKey(w, await receiptKeyid(w));
-    await w.build('1.0.2');
-    const e = await rejectsWithCode(() => promote(w.ctx, { artifact: 'pkg:npm/app@1.0.2', to: 'dev' }, deps), 'INTERNAL');
+    await w.build('1.0.3');
+    const e = await rejectsWithCode(() => promote(w.ctx, { artifact: 'pkg:npm/app@1.0.3', to: 'dev' }, deps), 'INTERNAL');
     assert.match(e.message, /does not verify/);
   });
 });

@@ -299,7 +299,8 @@ function failedCheck(signer: SignerIdentity, problem: VerifyReason, signedAt: st
   return { signer, ok: false, reasons: [problem], signedAt };
 }
 
-function signerOf(key: KeyRecord): SignerIdentity {
+/** Who a signature by `key` is reported as, in every check that names its key. */
+export function signerOf(key: KeyRecord): SignerIdentity {
   return { keyid: key.keyid, keyName: key.name, keyVersion: key.version, owner: key.owner };
 }
 
