@@ -92,6 +92,29 @@ forEachStore((h) => {
     });
   });
 
+  it('filters by label over the whole table, newest first, across pages and ties in creation time', async () => {
+    const { store } = await h.fresh();
+    // 1,300 artifacts, three per second (so a page of rows can end inside a tie), every seventh critical.
+    const all = Array.from({ length: 1300 }, (_, i) =>
+      artifact(10_000 + i, { name: `pkg:npm/n${i % 3}`, createdAt: new Date(Date.UTC(2025, 0, 1) + Math.floor(i / 3) * 1000).toISOString(), labels: { tier: i % 7 === 0 ? 'critical' : 'low' } }),
+    );
+    await store.transaction(async (tx) => {
+      for (const a of all) await tx.artifacts.insert(a);
+    });
+    const newestFirst = [...all].reverse().sort((a, b) => (a.createdAt === b.createdAt ? (a.name < b.name ? -1 : 1) : a.createdAt < b.createdAt ? 1 : -1));
+    const critical = newestFirst.filter((a) => a.labels['tier'] === 'critical').map((a) => a.digest);
+    await store.read(async (tx) => {
+      // Not the critical ones among the newest 150: the newest 150 critical ones (they reach back past a thousand rows).
+      assert.deepEqual((await tx.artifacts.list({ label: { tier: 'critical' }, limit: 150 })).map((a) => a.digest), critical.slice(0, 150));
+      assert.deepEqual((await tx.artifacts.list({ label: { tier: 'critical' }, limit: 10_000 })).map((a) => a.digest), critical);
+      assert.deepEqual(
+        (await tx.artifacts.list({ name: 'pkg:npm/n1', label: { tier: 'critical' } })).map((a) => a.digest),
+        newestFirst.filter((a) => a.name === 'pkg:npm/n1' && a.labels['tier'] === 'critical').map((a) => a.digest),
+      );
+      assert.deepEqual((await tx.artifacts.list({ limit: 700 })).map((a) => a.digest), newestFirst.slice(0, 700).map((a) => a.digest));
+    });
+  });
+
   it('stores hostile strings as data', async () => {
     const { store } = await h.fresh();
     const hostile = artifact(1, {

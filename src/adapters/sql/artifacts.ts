@@ -18,6 +18,8 @@ interface ArtifactRow {
 }
 
 const COLUMNS = 'digest, name, version, size, digests, labels, source, stored, created_at, created_by';
+/** Rows read at a time while filtering by label. */
+const LABEL_PAGE = 500;
 
 function fromRow(r: ArtifactRow): Artifact {
   return {
@@ -63,20 +65,34 @@ export function artifactRepository(db: SqlExecutor): ArtifactRepository {
       ]);
     },
     async list(filter: ArtifactFilter = {}) {
-      const where: string[] = [];
-      const params: string[] = [];
-      if (filter.name !== undefined) {
-        where.push('name = ?');
-        params.push(filter.name);
-      }
       const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 10_000);
-      const rows = await db.all<ArtifactRow>(
-        `SELECT ${COLUMNS} FROM artifacts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, name, version LIMIT ${limit}`,
-        params,
-      );
-      const label = filter.label;
-      const out = rows.map(fromRow);
-      return label ? out.filter((a) => Object.entries(label).every(([k, v]) => a.labels[k] === v)) : out;
+      const label = filter.label !== undefined && Object.keys(filter.label).length > 0 ? filter.label : undefined;
+      const byName = filter.name === undefined ? [] : [filter.name];
+      // artifacts_created (or artifacts_name with a name) gives this order, so a page reads only its own rows.
+      const page = async (size: number, after: ArtifactRow | undefined): Promise<ArtifactRow[]> => {
+        const where = filter.name === undefined ? [] : ['name = ?'];
+        const params: string[] = [...byName];
+        if (after) {
+          where.push('(created_at < ? OR (created_at = ? AND (name > ? OR (name = ? AND version > ?))))');
+          params.push(after.created_at, after.created_at, after.name, after.name, after.version);
+        }
+        return db.all<ArtifactRow>(`SELECT ${COLUMNS} FROM artifacts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, name, version LIMIT ${size}`, params);
+      };
+      if (!label) return (await page(limit, undefined)).map(fromRow);
+      // Labels are JSON text, with no JSON predicate both databases share: they are matched here, page by page
+      // newest first, until `limit` match (not among the newest `limit` only) or no rows are left.
+      const out: Artifact[] = [];
+      let after: ArtifactRow | undefined;
+      for (;;) {
+        const rows = await page(LABEL_PAGE, after);
+        for (const r of rows) {
+          const a = fromRow(r);
+          if (Object.entries(label).every(([k, v]) => a.labels[k] === v)) out.push(a);
+          if (out.length === limit) return out;
+        }
+        if (rows.length < LABEL_PAGE) return out;
+        after = rows.at(-1);
+      }
     },
   };
 }
