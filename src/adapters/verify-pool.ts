@@ -81,8 +81,9 @@ export class VerifyPool {
         slot.inFlight--;
         if (slot.inFlight === 0 && this.idleUnref) worker.unref();
         const chunks = p?.chunks ?? [];
-        if (m.results.length !== chunks.reduce((n, c) => n + c.requests.length, 0)) {
-          this.fail(new CustodyError('INTERNAL', `a verification worker answered ${m.results.length} results for a message of ${chunks.reduce((n, c) => n + c.requests.length, 0)} requests`));
+        const asked = chunks.reduce((n, c) => n + c.requests.length, 0);
+        if (m.results.length !== asked) {
+          this.fail(new CustodyError('INTERNAL', `a verification worker answered ${m.results.length} results for a message of ${asked} requests`));
           return;
         }
         let at = 0;

@@ -67,11 +67,14 @@ export function artifactRepository(db: SqlExecutor): ArtifactRepository {
     async list(filter: ArtifactFilter = {}) {
       const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 10_000);
       const label = filter.label !== undefined && Object.keys(filter.label).length > 0 ? filter.label : undefined;
-      const byName = filter.name === undefined ? [] : [filter.name];
       // artifacts_created (or artifacts_name with a name) gives this order, so a page reads only its own rows.
       const page = async (size: number, after: ArtifactRow | undefined): Promise<ArtifactRow[]> => {
-        const where = filter.name === undefined ? [] : ['name = ?'];
-        const params: string[] = [...byName];
+        const where: string[] = [];
+        const params: string[] = [];
+        if (filter.name !== undefined) {
+          where.push('name = ?');
+          params.push(filter.name);
+        }
         if (after) {
           where.push('(created_at < ? OR (created_at = ? AND (name > ? OR (name = ? AND version > ?))))');
           params.push(after.created_at, after.created_at, after.name, after.name, after.version);
