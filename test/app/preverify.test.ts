@@ -19,12 +19,18 @@ describe('evidence verified ahead of a transaction', () => {
     for (const c of closing) await c();
   });
 
-  it('is taken as is while the keys are unchanged, and verified again once a key was revoked in between', async () => {
+  /** A world with 1.0.0 attested once, and its evidence read and verified ahead at `now`. */
+  async function readAhead() {
     const w = await promoWorld();
     closing.push(() => w.ctx.close());
     const a = await w.build('1.0.0');
     const now = w.clock.now();
     const pre = (await preverifyEvidence(w.ctx, a.digest, now)) as Preverified;
+    return { w, a, now, pre };
+  }
+
+  it('is taken as is while the keys are unchanged, and verified again once a key was revoked in between', async () => {
+    const { w, a, now, pre } = await readAhead();
     assert.ok(pre, 'the artifact has keyed evidence to verify ahead');
     assert.equal(pre.results.size, 1);
     const [ahead] = [...pre.results.values()];
@@ -54,11 +60,7 @@ describe('evidence verified ahead of a transaction', () => {
   });
 
   it('sees evidence stored after the read ahead: its rows are taken only while the subject index names the same pieces', async () => {
-    const w = await promoWorld();
-    closing.push(() => w.ctx.close());
-    const a = await w.build('1.0.0');
-    const now = w.clock.now();
-    const pre = (await preverifyEvidence(w.ctx, a.digest, now)) as Preverified;
+    const { w, a, now, pre } = await readAhead();
     assert.deepEqual(pre.rows.map((r) => r.predicateType), ['https://slsa.dev/provenance/v1']);
     const same = await w.ctx.store.read(async (tx) => evidenceFor(tx, await trustedKeys(tx), a, now, { preverified: pre }));
     assert.deepEqual(same.map((e) => e.digest), pre.rows.map((r) => r.digest));
